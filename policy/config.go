@@ -1,0 +1,152 @@
+package policy
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gitmon-dev/gitmon/descriptors"
+)
+
+// Config is the `policy` block of gitmon.yaml (SPEC §3), as one
+// environment sees it after the per-environment override is merged in.
+//
+// Allowlists are pointers: nil means the key is absent (no limit), and a
+// pointer to an empty list means nothing is allowed.
+type Config struct {
+	SkipMarkers  []string    `yaml:"skip_markers"`
+	Committers   *[]string   `yaml:"committers"`
+	Identity     string      `yaml:"identity"`
+	ForcePush    string      `yaml:"force_push"`
+	EmailDomains *[]string   `yaml:"email_domains"`
+	Jira         JiraConfig  `yaml:"jira"`
+	Changes      ChangeRules `yaml:"changes"`
+	Signatures   Signatures  `yaml:"signatures"`
+}
+
+// JiraConfig is policy.jira.
+type JiraConfig struct {
+	Required           bool          `yaml:"required"`
+	Projects           []string      `yaml:"projects"`
+	Statuses           []string      `yaml:"statuses"`
+	UnavailableTimeout time.Duration `yaml:"unavailable_timeout"`
+}
+
+// ChangeRules is policy.changes: rules on the requested values of the
+// fields a change touches.
+type ChangeRules struct {
+	AllowedPorts     *[]string            `yaml:"allowed_ports"`
+	MaxCPU           descriptors.Quantity `yaml:"max_cpu"`
+	MaxMemory        descriptors.Quantity `yaml:"max_memory"`
+	AllowDowngrade   bool                 `yaml:"allow_downgrade"`
+	AllowDelete      bool                 `yaml:"allow_delete"`
+	HealthcheckHosts *[]string            `yaml:"healthcheck_hosts"`
+}
+
+// Signatures is policy.signatures, accepted now and built later. Turning
+// Required on makes serve refuse to start until verification exists.
+type Signatures struct {
+	Required           bool   `yaml:"required"`
+	AllowedSignersFile string `yaml:"allowed_signers_file"`
+	GPGKeyringFile     string `yaml:"gpg_keyring_file"`
+}
+
+// Values of Identity and ForcePush.
+const (
+	IdentityCommitter = "committer"
+	IdentityAuthor    = "author"
+	ForcePushReject   = "reject"
+	ForcePushAllow    = "allow"
+)
+
+// DefaultConfig returns the defaults of SPEC §3.
+func DefaultConfig() Config {
+	return Config{
+		SkipMarkers: []string{"skip deployment", "[skip deploy]"},
+		Identity:    IdentityCommitter,
+		ForcePush:   ForcePushReject,
+		Jira:        JiraConfig{UnavailableTimeout: 10 * time.Minute},
+	}
+}
+
+// Problem is one invalid policy setting; Path is relative to the policy
+// block, such as "jira.statuses".
+type Problem struct {
+	Path string
+	Msg  string
+}
+
+// Check returns every invalid setting in c.
+func (c *Config) Check() []Problem {
+	var ps []Problem
+	bad := func(p, format string, args ...any) {
+		ps = append(ps, Problem{Path: p, Msg: fmt.Sprintf(format, args...)})
+	}
+	for i, m := range c.SkipMarkers {
+		if strings.TrimSpace(m) == "" {
+			bad(fmt.Sprintf("skip_markers[%d]", i), "must not be empty")
+		}
+	}
+	if c.Identity != IdentityCommitter && c.Identity != IdentityAuthor {
+		bad("identity", "%q must be committer or author", c.Identity)
+	}
+	if c.ForcePush != ForcePushReject && c.ForcePush != ForcePushAllow {
+		bad("force_push", "%q must be reject or allow", c.ForcePush)
+	}
+	globs := func(p string, list *[]string) {
+		if list == nil {
+			return
+		}
+		for i, g := range *list {
+			if g == "" {
+				bad(fmt.Sprintf("%s[%d]", p, i), "must not be empty")
+			} else if _, err := path.Match(strings.ToLower(g), ""); err != nil {
+				bad(fmt.Sprintf("%s[%d]", p, i), "%q is not a valid glob", g)
+			}
+		}
+	}
+	globs("committers", c.Committers)
+	globs("email_domains", c.EmailDomains)
+	globs("changes.healthcheck_hosts", c.Changes.HealthcheckHosts)
+	if c.Jira.Required && len(c.Jira.Statuses) == 0 {
+		bad("jira.statuses", "jira.required is true, so at least one allowed status is needed")
+	}
+	for i, p := range c.Jira.Projects {
+		if !projectRe.MatchString(p) {
+			bad(fmt.Sprintf("jira.projects[%d]", i), "%q is not a JIRA project key (such as OPS)", p)
+		}
+	}
+	if c.Jira.UnavailableTimeout <= 0 {
+		bad("jira.unavailable_timeout", "must be more than zero")
+	}
+	if c.Changes.AllowedPorts != nil {
+		for i, r := range *c.Changes.AllowedPorts {
+			if _, _, err := parsePortRange(r); err != nil {
+				bad(fmt.Sprintf("changes.allowed_ports[%d]", i), "%v", err)
+			}
+		}
+	}
+	if !c.Changes.MaxCPU.IsZero() && c.Changes.MaxCPU.Sign() == 0 {
+		bad("changes.max_cpu", "must be more than zero")
+	}
+	if !c.Changes.MaxMemory.IsZero() && c.Changes.MaxMemory.Sign() == 0 {
+		bad("changes.max_memory", "must be more than zero")
+	}
+	return ps
+}
+
+// parsePortRange reads "443" or "8000-8999".
+func parsePortRange(s string) (lo, hi int, err error) {
+	a, b, isRange := strings.Cut(strings.TrimSpace(s), "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := lo, error(nil)
+	if isRange {
+		hi, err2 = strconv.Atoi(strings.TrimSpace(b))
+	}
+	if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("%q is not a port or port range (such as 443 or 8000-8999, within 1-65535)", s)
+	}
+	return lo, hi, nil
+}
