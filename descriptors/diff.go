@@ -101,9 +101,54 @@ func (cs Changes) Has(field string) bool {
 }
 
 // Equal reports whether a and b are the same deployment request: defaults
-// applied, quantities compared by value, sets as sets.
+// applied, quantities compared by value, sets as sets. It agrees with
+// len(Diff(a, b)) == 0 and stops at the first difference.
 func Equal(a, b *Descriptor) bool {
-	return len(Diff(a, b)) == 0
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.Service != b.Service || a.Version != b.Version || a.Image != b.Image || a.Domain != b.Domain ||
+		a.Port != b.Port || a.Maintainer != b.Maintainer {
+		return false
+	}
+	ha, hb := &a.Healthcheck, &b.Healthcheck
+	if !slices.Equal(ha.Endpoints, hb.Endpoints) || ha.Scheme != hb.Scheme || ha.Retries != hb.Retries ||
+		ha.Interval != hb.Interval || ha.Timeout != hb.Timeout || ha.InitialDelay != hb.InitialDelay {
+		return false
+	}
+	if a.Resources.CPU.Cmp(b.Resources.CPU) != 0 || a.Resources.Memory.Cmp(b.Resources.Memory) != 0 {
+		return false
+	}
+	if !samePorts(a.Ports, b.Ports) {
+		return false
+	}
+	if add, rem := setDiff(a.Notifications.Emails, b.Notifications.Emails, true); len(add)+len(rem) > 0 {
+		return false
+	}
+	if add, rem := setDiff(a.Notifications.Slack, b.Notifications.Slack, false); len(add)+len(rem) > 0 {
+		return false
+	}
+	if (len(a.Params) > 0 || len(b.Params) > 0) && len(free(nil, "params", ParamsChanged, a.Params, b.Params)) > 0 {
+		return false
+	}
+	if (len(a.Extensions) > 0 || len(b.Extensions) > 0) && len(free(nil, "", ExtensionChanged, a.Extensions, b.Extensions)) > 0 {
+		return false
+	}
+	return true
+}
+
+func samePorts(a, b []int) bool {
+	for _, p := range a {
+		if !slices.Contains(b, p) {
+			return false
+		}
+	}
+	for _, p := range b {
+		if !slices.Contains(a, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // Diff compares old with new field by field. A nil old (a new service)
@@ -111,10 +156,10 @@ func Equal(a, b *Descriptor) bool {
 // every field old had as Unset. Comments, key order, formatting, the order
 // of set fields and the spelling of equal quantities never count.
 func Diff(old, new *Descriptor) Changes {
-	var cs Changes
 	if old == nil && new == nil {
 		return nil
 	}
+	cs := make(Changes, 0, 8)
 	whole := old == nil || new == nil
 	if old == nil {
 		old = &Descriptor{}
@@ -134,47 +179,45 @@ func Diff(old, new *Descriptor) Changes {
 		}
 		cs = append(cs, Change{Field: field, Kind: kind, Old: a, New: b})
 	}
-	str(FieldService, ServiceChanged, old.Service, new.Service)
-	if old.Version != new.Version {
-		cs = append(cs, Change{Field: FieldVersion, Kind: versionKind(old, new), Old: old.Version, New: new.Version})
-	}
-	str(FieldImage, ImageChanged, old.Image, new.Image)
-
+	// Fields are emitted in sorted order, so no sort is needed.
+	str(FieldDomain, DomainChanged, old.Domain, new.Domain)
 	oh, nh := &old.Healthcheck, &new.Healthcheck
 	if !slices.Equal(oh.Endpoints, nh.Endpoints) {
 		str(FieldEndpoints, HealthcheckChanged, strings.Join(oh.Endpoints, ", "), strings.Join(nh.Endpoints, ", "))
 	}
-	str(FieldScheme, HealthcheckChanged, oh.Scheme, nh.Scheme)
-	if oh.Retries != nh.Retries {
-		str(FieldRetries, HealthcheckChanged, itoa(oh.Retries), itoa(nh.Retries))
+	if oh.InitialDelay != nh.InitialDelay {
+		str(FieldInitialDelay, HealthcheckChanged, durStr(oh.InitialDelay, whole), durStr(nh.InitialDelay, whole))
 	}
 	if oh.Interval != nh.Interval {
 		str(FieldInterval, HealthcheckChanged, durStr(oh.Interval, whole), durStr(nh.Interval, whole))
 	}
+	if oh.Retries != nh.Retries {
+		str(FieldRetries, HealthcheckChanged, itoa(oh.Retries), itoa(nh.Retries))
+	}
+	str(FieldScheme, HealthcheckChanged, oh.Scheme, nh.Scheme)
 	if oh.Timeout != nh.Timeout {
 		str(FieldTimeout, HealthcheckChanged, durStr(oh.Timeout, whole), durStr(nh.Timeout, whole))
 	}
-	if oh.InitialDelay != nh.InitialDelay {
-		str(FieldInitialDelay, HealthcheckChanged, durStr(oh.InitialDelay, whole), durStr(nh.InitialDelay, whole))
+	str(FieldImage, ImageChanged, old.Image, new.Image)
+	str(FieldMaintainer, MaintainerChanged, old.Maintainer, new.Maintainer)
+	cs = set(cs, FieldEmails, NotificationsChange, old.Notifications.Emails, new.Notifications.Emails, true)
+	cs = set(cs, FieldSlack, NotificationsChange, old.Notifications.Slack, new.Notifications.Slack, false)
+	if len(old.Params) > 0 || len(new.Params) > 0 {
+		cs = free(cs, "params", ParamsChanged, old.Params, new.Params)
 	}
-
-	str(FieldDomain, DomainChanged, old.Domain, new.Domain)
 	if old.Port != new.Port {
 		str(FieldPort, PortChanged, itoa(old.Port), itoa(new.Port))
 	}
+	cs = portSet(cs, old.Ports, new.Ports)
 	cs = quantity(cs, FieldCPU, CPUUp, CPUDown, old.Resources.CPU, new.Resources.CPU)
 	cs = quantity(cs, FieldMemory, MemoryUp, MemoryDown, old.Resources.Memory, new.Resources.Memory)
-	cs = portSet(cs, old.Ports, new.Ports)
-	cs = set(cs, FieldEmails, NotificationsChange, old.Notifications.Emails, new.Notifications.Emails, true)
-	cs = set(cs, FieldSlack, NotificationsChange, old.Notifications.Slack, new.Notifications.Slack, false)
-	str(FieldMaintainer, MaintainerChanged, old.Maintainer, new.Maintainer)
-	if len(old.Params) > 0 || len(new.Params) > 0 {
-		cs = free(cs, "params", ParamsChanged, old.Params, new.Params)
+	str(FieldService, ServiceChanged, old.Service, new.Service)
+	if old.Version != new.Version {
+		cs = append(cs, Change{Field: FieldVersion, Kind: versionKind(old, new), Old: old.Version, New: new.Version})
 	}
 	if len(old.Extensions) > 0 || len(new.Extensions) > 0 {
 		cs = free(cs, "", ExtensionChanged, old.Extensions, new.Extensions)
 	}
-	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Field < cs[j].Field })
 	return cs
 }
 
@@ -292,6 +335,7 @@ func setDiff(a, b []string, fold bool) (added, removed []string) {
 // free diffs free-form maps by leaf path: maps recurse, lists and scalars
 // are leaves compared by their JSON form, so 1 and 1.0 are equal.
 func free(cs Changes, prefix string, kind Kind, a, b map[string]any) Changes {
+	start := len(cs)
 	fa, fb := map[string]string{}, map[string]string{}
 	flatten(prefix, a, fa)
 	flatten(prefix, b, fb)
@@ -305,6 +349,8 @@ func free(cs Changes, prefix string, kind Kind, a, b map[string]any) Changes {
 			cs = append(cs, Change{Field: k, Kind: kind, New: vb})
 		}
 	}
+	added := cs[start:]
+	sort.Slice(added, func(i, j int) bool { return added[i].Field < added[j].Field })
 	return cs
 }
 

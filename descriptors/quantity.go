@@ -21,10 +21,10 @@ type Quantity struct {
 
 var suffixes = map[string]*big.Rat{
 	"n": big.NewRat(1, 1_000_000_000), "u": big.NewRat(1, 1_000_000), "m": big.NewRat(1, 1000),
-	"": big.NewRat(1, 1),
+	"":  big.NewRat(1, 1),
 	"k": big.NewRat(1_000, 1), "M": big.NewRat(1_000_000, 1), "G": big.NewRat(1_000_000_000, 1),
 	"T": new(big.Rat).SetInt64(1_000_000_000_000), "P": new(big.Rat).SetInt64(1_000_000_000_000_000),
-	"E": new(big.Rat).SetInt64(1_000_000_000_000_000_000),
+	"E":  new(big.Rat).SetInt64(1_000_000_000_000_000_000),
 	"Ki": big.NewRat(1<<10, 1), "Mi": big.NewRat(1<<20, 1), "Gi": big.NewRat(1<<30, 1),
 	"Ti": new(big.Rat).SetInt64(1 << 40), "Pi": new(big.Rat).SetInt64(1 << 50), "Ei": new(big.Rat).SetInt64(1 << 60),
 }

@@ -1,0 +1,607 @@
+// Package policy decides what a change to a descriptor may do. It is pure:
+// given a Change (the commits, the last-good and requested descriptors and
+// who changed which field) it returns a Verdict with machine-readable
+// reasons. The one lookup it needs, JIRA tickets, comes in through the
+// TicketChecker interface declared here.
+//
+// Rules apply in the order of SPEC §5: identity and tickets of every
+// contributing commit, then skip markers, then "already in place", then the
+// change rules. Attribution is what stops a rejected change from riding
+// along with a later allowed commit.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gitmon-dev/gitmon/descriptors"
+)
+
+// Rule names, as records report them (SPEC §7).
+const (
+	RuleSkip             = "skip"
+	RuleUnchanged        = "unchanged"
+	RuleCommitters       = "committers"
+	RuleJira             = "jira"
+	RulePorts            = "ports"
+	RuleCPU              = "cpu"
+	RuleMemory           = "memory"
+	RuleDowngrade        = "downgrade"
+	RuleDelete           = "delete"
+	RuleHealthcheckHosts = "healthcheck_hosts"
+	RuleDescriptor       = "descriptor"
+	RuleCollision        = "collision"
+	RuleForcePush        = "force_push"
+	RulePaused           = "paused"
+)
+
+// Identity is a Git author or committer.
+type Identity struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// Commit is what policy needs to know of one commit.
+type Commit struct {
+	SHA       string
+	Message   string
+	Author    Identity
+	Committer Identity
+}
+
+// Action is what a record asks of an environment.
+type Action string
+
+// Actions.
+const (
+	ActionDeploy Action = "deploy"
+	ActionRemove Action = "remove"
+)
+
+// Change is one (repository, environment, service) at one commit: the
+// deployment request policy judges.
+type Change struct {
+	Repository  string
+	Environment string
+	Service     string
+	Action      Action
+	// Commit is the commit the record is for: the newest that touched the
+	// service.
+	Commit Commit
+	// LastGood is the descriptor of the last succeeded record; nil if none.
+	LastGood *descriptors.Descriptor
+	// LastAttempted is the descriptor of the last record whose first stage
+	// started; nil if none.
+	LastAttempted *descriptors.Descriptor
+	// Requested is the descriptor at Commit; nil when Action is remove.
+	Requested *descriptors.Descriptor
+	// Attribution names, for each field, the commit that last changed its
+	// value along the first-parent history. Fields missing from it are
+	// attributed to Commit.
+	Attribution Attribution
+	// PendingSince is when this record first waited on JIRA; zero if it
+	// never has.
+	PendingSince time.Time
+}
+
+// Decision is policy's answer.
+type Decision string
+
+// Decisions.
+const (
+	Allow   Decision = "allow"
+	Skip    Decision = "skip"
+	Reject  Decision = "reject"
+	Pending Decision = "pending" // waiting for JIRA to answer
+)
+
+// Reason explains a decision (SPEC §7 "reasons").
+type Reason struct {
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+	Commit  string `json:"commit"`
+	Field   string `json:"field"`
+}
+
+// Contribution is one commit that contributed fields to the requested
+// descriptor (SPEC §7 "commits").
+type Contribution struct {
+	Commit    string   `json:"commit"`
+	Author    string   `json:"author"`
+	Committer string   `json:"committer"`
+	Fields    []string `json:"fields"`
+}
+
+// Verdict is the outcome of Evaluate.
+type Verdict struct {
+	Decision Decision
+	Reasons  []Reason
+	// Tickets are the ticket keys in the record commit's message.
+	Tickets []string
+	// Diff is last good → requested.
+	Diff descriptors.Changes
+	// Commits are the contributing commits, in order of first field.
+	Commits []Contribution
+	// Emails are the service's e-mail recipients for this record: the
+	// requested descriptor's, or the last good one's when rejected,
+	// within email_domains.
+	Emails []string
+	// Slack are the service's channels, chosen the same way.
+	Slack []string
+	// Dropped are e-mail addresses left out by email_domains.
+	Dropped []string
+}
+
+// Ticket is what JIRA says of one issue key.
+type Ticket struct {
+	Key    string
+	Status string
+	// Approvers are the e-mails of the people who approved the ticket.
+	Approvers []string
+}
+
+// TicketChecker looks tickets up. Implementations return an error
+// wrapping ErrTicketNotFound for a missing ticket and ErrUnavailable when
+// JIRA cannot answer; any other error counts as unavailable too, so the
+// check fails closed.
+type TicketChecker interface {
+	Ticket(ctx context.Context, key string) (Ticket, error)
+}
+
+// Errors a TicketChecker returns.
+var (
+	ErrTicketNotFound = errors.New("ticket not found")
+	ErrUnavailable    = errors.New("JIRA unavailable")
+)
+
+// Engine evaluates changes for one environment. It is safe for concurrent
+// use.
+type Engine struct {
+	cfg        Config
+	tickets    TicketChecker
+	committers []string // lower-cased globs; nil: no limit
+	domains    []string
+	hosts      []string
+	markers    []string
+	ports      [][2]int
+}
+
+// New compiles cfg. tickets may be nil when no JIRA integration exists:
+// a ticket check then fails closed.
+func New(cfg Config, tickets TicketChecker) (*Engine, error) {
+	if ps := cfg.Check(); len(ps) > 0 {
+		errs := make([]error, len(ps))
+		for i, p := range ps {
+			errs[i] = fmt.Errorf("policy.%s: %s", p.Path, p.Msg)
+		}
+		return nil, errors.Join(errs...)
+	}
+	e := &Engine{cfg: cfg, tickets: tickets}
+	e.committers = lowerAll(cfg.Committers)
+	e.domains = lowerAll(cfg.EmailDomains)
+	e.hosts = lowerAll(cfg.Changes.HealthcheckHosts)
+	for _, m := range cfg.SkipMarkers {
+		e.markers = append(e.markers, strings.ToLower(m))
+	}
+	if cfg.Changes.AllowedPorts != nil {
+		e.ports = [][2]int{}
+		for _, r := range *cfg.Changes.AllowedPorts {
+			lo, hi, _ := parsePortRange(r)
+			e.ports = append(e.ports, [2]int{lo, hi})
+		}
+	}
+	return e, nil
+}
+
+func lowerAll(list *[]string) []string {
+	if list == nil {
+		return nil
+	}
+	out := make([]string, len(*list))
+	for i, s := range *list {
+		out[i] = strings.ToLower(s)
+	}
+	return out
+}
+
+// Config returns the configuration the engine was built from.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Evaluate judges ch at time now. It never fails: problems it cannot
+// resolve, such as JIRA being unreachable, become a Pending or Reject
+// decision with reasons.
+func (e *Engine) Evaluate(ctx context.Context, ch *Change, now time.Time) Verdict {
+	v := Verdict{Reasons: []Reason{}}
+	if ch.Action == ActionRemove {
+		v.Diff = descriptors.Diff(ch.LastGood, nil)
+	} else {
+		v.Diff = descriptors.Diff(ch.LastGood, ch.Requested)
+	}
+	v.Tickets = TicketKeys(ch.Commit.Message, e.cfg.Jira.Projects)
+	if v.Tickets == nil {
+		v.Tickets = []string{}
+	}
+	v.Commits = e.contributions(ch, v.Diff)
+
+	// 1. Identity and tickets of the record's commit and every commit a
+	// field is attributed to.
+	pending := e.checkCommits(ctx, ch, &v, now)
+	if len(v.Reasons) > 0 {
+		return e.finish(ch, v, Reject)
+	}
+	if pending != nil {
+		v.Reasons = append(v.Reasons, *pending)
+		return e.finish(ch, v, Pending)
+	}
+
+	// 2. Skip markers.
+	msg := strings.ToLower(ch.Commit.Message)
+	for i, m := range e.markers {
+		if strings.Contains(msg, m) {
+			v.Reasons = append(v.Reasons, Reason{Rule: RuleSkip, Commit: ch.Commit.SHA,
+				Message: fmt.Sprintf("the commit message contains the skip marker %q", e.cfg.SkipMarkers[i])})
+			return e.finish(ch, v, Skip)
+		}
+	}
+
+	// 3. Already in place.
+	if ch.Action == ActionRemove && ch.LastAttempted == nil {
+		v.Reasons = append(v.Reasons, Reason{Rule: RuleUnchanged, Commit: ch.Commit.SHA, Message: "the service is not deployed in this environment"})
+		return e.finish(ch, v, Skip)
+	}
+	if ch.Action != ActionRemove && ch.LastAttempted != nil && e.inPlace(ch, v.Diff) {
+		v.Reasons = append(v.Reasons, Reason{Rule: RuleUnchanged, Commit: ch.Commit.SHA,
+			Message: fmt.Sprintf("version %s with this descriptor is already the last attempted", ch.Requested.Version)})
+		return e.finish(ch, v, Skip)
+	}
+
+	// 4. Change rules.
+	e.checkChanges(ch, &v)
+	if len(v.Reasons) > 0 {
+		return e.finish(ch, v, Reject)
+	}
+	return e.finish(ch, v, Allow)
+}
+
+// inPlace reports whether the requested descriptor equals the last
+// attempted one, reusing the diff when the last attempted is the last good.
+func (e *Engine) inPlace(ch *Change, diff descriptors.Changes) bool {
+	if ch.LastAttempted == ch.LastGood {
+		return len(diff) == 0
+	}
+	return descriptors.Equal(ch.LastAttempted, ch.Requested)
+}
+
+func (e *Engine) finish(ch *Change, v Verdict, d Decision) Verdict {
+	v.Decision = d
+	// Recipients of a rejected record are the last good descriptor's,
+	// never addresses the rejected change added (SPEC §5).
+	src := ch.Requested
+	if d == Reject || ch.Action == ActionRemove {
+		src = ch.LastGood
+	}
+	v.Emails, v.Slack = []string{}, []string{}
+	if src != nil {
+		seen := map[string]bool{}
+		for _, addr := range append(append([]string{}, src.Notifications.Emails...), src.Maintainer) {
+			if addr == "" || seen[strings.ToLower(addr)] {
+				continue
+			}
+			seen[strings.ToLower(addr)] = true
+			if e.EmailAllowed(addr) {
+				v.Emails = append(v.Emails, addr)
+			} else {
+				v.Dropped = append(v.Dropped, addr)
+			}
+		}
+		v.Slack = append(v.Slack, src.Notifications.Slack...)
+	}
+	return v
+}
+
+// EmailAllowed reports whether addr is inside email_domains.
+func (e *Engine) EmailAllowed(addr string) bool {
+	if e.domains == nil {
+		return true
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return false
+	}
+	return matchAny(e.domains, strings.ToLower(addr[at+1:]))
+}
+
+func matchAny(globs []string, s string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, s); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// attributed returns the commit a field is attributed to.
+func attributed(ch *Change, field string) Commit {
+	if c, ok := ch.Attribution[field]; ok && c.SHA != "" {
+		return c
+	}
+	return ch.Commit
+}
+
+func (e *Engine) contributions(ch *Change, diff descriptors.Changes) []Contribution {
+	fields := diff.Fields()
+	out := make([]Contribution, 0, len(fields))
+	for _, f := range fields {
+		c := attributed(ch, f)
+		i := slices.IndexFunc(out, func(con Contribution) bool { return con.Commit == c.SHA })
+		if i < 0 {
+			i = len(out)
+			out = append(out, Contribution{Commit: c.SHA, Author: c.Author.Email, Committer: c.Committer.Email, Fields: make([]string, 0, 2)})
+		}
+		out[i].Fields = append(out[i].Fields, f)
+	}
+	return out
+}
+
+// checkCommits applies the identity and ticket rules to the record's
+// commit and to every contributing commit, adding a reason per failure.
+// It returns a pending reason when JIRA could not answer yet.
+func (e *Engine) checkCommits(ctx context.Context, ch *Change, v *Verdict, now time.Time) *Reason {
+	type subject struct {
+		c      Commit
+		fields []string // attributed fields; nil for the record's own commit
+	}
+	subjects := []subject{{c: ch.Commit}}
+	for _, con := range v.Commits {
+		if con.Commit == ch.Commit.SHA {
+			continue
+		}
+		subjects = append(subjects, subject{c: attributed(ch, con.Fields[0]), fields: con.Fields})
+	}
+	var pending *Reason
+	for _, s := range subjects {
+		fail := func(rule, msg string) {
+			if s.fields == nil {
+				v.Reasons = append(v.Reasons, Reason{Rule: rule, Commit: s.c.SHA, Message: msg})
+				return
+			}
+			for _, f := range s.fields {
+				v.Reasons = append(v.Reasons, Reason{Rule: rule, Commit: s.c.SHA, Field: f,
+					Message: fmt.Sprintf("%s (it last changed %s)", msg, f)})
+			}
+		}
+		if who, ok := e.identityAllowed(s.c); !ok {
+			fail(RuleCommitters, fmt.Sprintf("%s %s of commit %s is not in the committers allowlist", e.cfg.Identity, who, short(s.c.SHA)))
+		}
+		if p := e.checkTickets(ctx, s.c, ch, now, fail); p != nil && pending == nil {
+			pending = p
+		}
+	}
+	return pending
+}
+
+func (e *Engine) identityAllowed(c Commit) (string, bool) {
+	who := c.Committer.Email
+	if e.cfg.Identity == IdentityAuthor {
+		who = c.Author.Email
+	}
+	if e.committers == nil {
+		return who, true
+	}
+	return who, who != "" && matchAny(e.committers, strings.ToLower(who))
+}
+
+func (e *Engine) checkTickets(ctx context.Context, c Commit, ch *Change, now time.Time, fail func(rule, msg string)) *Reason {
+	j := e.cfg.Jira
+	if !j.Required && len(j.Statuses) == 0 {
+		return nil
+	}
+	keys := TicketKeys(c.Message, j.Projects)
+	if len(keys) == 0 {
+		if j.Required {
+			fail(RuleJira, fmt.Sprintf("commit %s names no JIRA ticket%s", short(c.SHA), projectsHint(j.Projects)))
+		}
+		return nil
+	}
+	if e.tickets == nil {
+		fail(RuleJira, "JIRA tickets must be checked but no JIRA integration is configured")
+		return nil
+	}
+	var pending *Reason
+	for _, k := range keys {
+		t, err := e.tickets.Ticket(ctx, k)
+		switch {
+		case errors.Is(err, ErrTicketNotFound):
+			fail(RuleJira, fmt.Sprintf("ticket %s of commit %s does not exist", k, short(c.SHA)))
+		case err != nil:
+			since := ch.PendingSince
+			if since.IsZero() {
+				since = now
+			}
+			if now.Sub(since) >= j.UnavailableTimeout {
+				fail(RuleJira, fmt.Sprintf("JIRA could not be reached for %s to check ticket %s; failing closed", j.UnavailableTimeout, k))
+			} else if pending == nil {
+				pending = &Reason{Rule: RuleJira, Commit: c.SHA,
+					Message: fmt.Sprintf("waiting for JIRA to check ticket %s (rejected after %s): %v", k, j.UnavailableTimeout, err)}
+			}
+		case len(j.Statuses) > 0 && !containsFold(j.Statuses, t.Status):
+			fail(RuleJira, fmt.Sprintf("ticket %s is %q; allowed: %s", k, t.Status, strings.Join(j.Statuses, ", ")))
+		}
+	}
+	return pending
+}
+
+func projectsHint(p []string) string {
+	if len(p) == 0 {
+		return ""
+	}
+	return " of project " + strings.Join(p, ", ")
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// checkChanges applies the change rules to the requested values of the
+// fields that differ from the last good descriptor.
+func (e *Engine) checkChanges(ch *Change, v *Verdict) {
+	rules := e.cfg.Changes
+	add := func(rule, field, format string, args ...any) {
+		v.Reasons = append(v.Reasons, Reason{Rule: rule, Field: field, Commit: attributed(ch, field).SHA, Message: fmt.Sprintf(format, args...)})
+	}
+	if ch.Action == ActionRemove {
+		if !rules.AllowDelete {
+			v.Reasons = append(v.Reasons, Reason{Rule: RuleDelete, Commit: ch.Commit.SHA,
+				Message: fmt.Sprintf("deleting %s from %s is not allowed (policy.changes.allow_delete is false)", ch.Service, ch.Environment)})
+		}
+		return
+	}
+	req := ch.Requested
+	diff := v.Diff
+	if e.ports != nil {
+		if diff.Has(descriptors.FieldPort) && req.Port != 0 && !e.portAllowed(req.Port) {
+			add(RulePorts, descriptors.FieldPort, "port %d is outside allowed_ports", req.Port)
+		}
+		if diff.Has(descriptors.FieldPorts) {
+			for _, p := range req.Ports {
+				if !e.portAllowed(p) {
+					add(RulePorts, descriptors.FieldPorts, "port %d is outside allowed_ports", p)
+				}
+			}
+		}
+	}
+	if max := rules.MaxCPU; !max.IsZero() && diff.Has(descriptors.FieldCPU) && req.Resources.CPU.Cmp(max) > 0 {
+		add(RuleCPU, descriptors.FieldCPU, "cpu %s is over max_cpu %s", req.Resources.CPU, max)
+	}
+	if max := rules.MaxMemory; !max.IsZero() && diff.Has(descriptors.FieldMemory) && req.Resources.Memory.Cmp(max) > 0 {
+		add(RuleMemory, descriptors.FieldMemory, "memory %s is over max_memory %s", req.Resources.Memory, max)
+	}
+	if !rules.AllowDowngrade && ch.LastGood != nil {
+		for _, c := range diff {
+			switch {
+			case c.Field != descriptors.FieldVersion:
+			case c.Kind == descriptors.VersionDown:
+				add(RuleDowngrade, c.Field, "version %s is lower than the last good %s", c.New, c.Old)
+			case c.Kind == descriptors.VersionIncomparable:
+				add(RuleDowngrade, c.Field, "version %s cannot be compared with the last good %s, so it counts as a downgrade", c.New, c.Old)
+			}
+		}
+	}
+	if diff.Has(descriptors.FieldEndpoints) || diff.Has(descriptors.FieldDomain) || diff.Has(descriptors.FieldScheme) || diff.Has(descriptors.FieldPort) {
+		for _, h := range HealthcheckHosts(req) {
+			field := descriptors.FieldEndpoints
+			if !diff.Has(field) {
+				field = descriptors.FieldDomain
+			}
+			switch {
+			case isLinkLocal(h):
+				add(RuleHealthcheckHosts, field, "healthcheck host %s is link-local, which is never allowed", h)
+			case e.hosts != nil && !matchAny(e.hosts, strings.ToLower(h)):
+				add(RuleHealthcheckHosts, field, "healthcheck host %s is outside healthcheck_hosts", h)
+			}
+		}
+	}
+}
+
+func (e *Engine) portAllowed(p int) bool {
+	for _, r := range e.ports {
+		if p >= r[0] && p <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// HealthcheckHosts returns the distinct hosts d's healthchecks reach:
+// the domain for relative endpoints, the URL host for absolute ones.
+func HealthcheckHosts(d *descriptors.Descriptor) []string {
+	var out []string
+	add := func(h string) {
+		for _, o := range out {
+			if strings.EqualFold(o, h) {
+				return
+			}
+		}
+		out = append(out, h)
+	}
+	for _, ep := range d.Healthcheck.Endpoints {
+		if strings.HasPrefix(ep, "/") {
+			if d.Domain != "" {
+				add(d.Domain)
+			}
+			continue
+		}
+		if i := strings.Index(ep, "://"); i >= 0 {
+			host := ep[i+3:]
+			if j := strings.IndexAny(host, "/?#"); j >= 0 {
+				host = host[:j]
+			}
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			add(strings.Trim(host, "[]"))
+		}
+	}
+	return out
+}
+
+func isLinkLocal(host string) bool {
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	return ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast()
+}
+
+// Attribution maps each field to the commit that last changed its value
+// along a branch's first-parent history. It is built incrementally: Record
+// each commit's own diff against its first parent, oldest first.
+type Attribution map[string]Commit
+
+// Record notes that c changed the fields in diff, its semantic diff against
+// its first parent. A commit that writes a field's value again does not
+// appear in its diff, so it changes nothing.
+func (a Attribution) Record(c Commit, diff descriptors.Changes) {
+	for _, f := range diff.Fields() {
+		a[f] = c
+	}
+}
+
+// Clone returns a copy of a.
+func (a Attribution) Clone() Attribution {
+	out := make(Attribution, len(a))
+	for k, v := range a {
+		out[k] = v
+	}
+	return out
+}
+
+// String is for debugging.
+func (r Reason) String() string {
+	s := r.Rule + ": " + r.Message
+	if r.Field != "" {
+		s += " [" + r.Field + "]"
+	}
+	if r.Commit != "" {
+		s += " @" + short(r.Commit)
+	}
+	return s
+}
