@@ -1,0 +1,43 @@
+# gitmon: build, test and check. `make help` lists the targets.
+GO        ?= go
+BIN       ?= bin/gitmon
+TESTFLAGS ?=
+FUZZTIME  ?= 30s
+
+.PHONY: help build test check demo bench fuzz deps clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+build: ## build bin/gitmon (static, no cgo)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/gitmon
+
+deps: ## install what the tests need (git, sshd) when root, or say what is missing
+	@./scripts/deps.sh
+
+test: deps ## run every test, end-to-end included, with the race detector
+	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+
+check: ## gofmt, go vet, and go mod tidy leaves no diff
+	@out=$$(gofmt -l .); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@tmp=$$(mktemp -d) && cp go.mod go.sum "$$tmp"/ && $(GO) mod tidy && \
+	  if ! cmp -s go.mod "$$tmp/go.mod" || ! cmp -s go.sum "$$tmp/go.sum"; then \
+	    echo "go mod tidy changes go.mod/go.sum:"; diff -u "$$tmp/go.mod" go.mod; \
+	    cp "$$tmp/go.mod" "$$tmp/go.sum" .; rm -rf "$$tmp"; exit 1; fi; rm -rf "$$tmp"
+
+demo: build ## run gitmon's demo on its embedded example
+	./$(BIN) demo
+
+bench: build ## Go benchmarks, and the wall time of `gitmon validate` on hostile files
+	$(GO) test -run '^$$' -bench . -benchmem ./descriptors ./policy ./internal/...
+	./scripts/hostile-timing.sh $(BIN)
+
+fuzz: ## run each fuzz target for FUZZTIME
+	$(GO) test ./descriptors -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/config -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./policy -run '^$$' -fuzz FuzzEvaluate -fuzztime $(FUZZTIME)
+
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/gitmon-dev/gitmon/descriptors"
+	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/gitmon-dev/gitmon/internal/yamlx"
+)
+
+// DefaultConfig is the config validate reads when --config is not given
+// and the file exists.
+const DefaultConfig = "gitmon.yaml"
+
+// DefaultDescriptors is the descriptors glob of a checkout when no config
+// names one.
+const DefaultDescriptors = "services/*.yaml"
+
+func runValidate(_ context.Context, s Streams, args []string) int {
+	fl := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fl.SetOutput(s.Err)
+	cfgPath := fl.String("config", "", "config file (default ./"+DefaultConfig+" when present)")
+	fl.Usage = func() {
+		fmt.Fprintln(s.Err, "usage: gitmon validate [--config F] [PATH...]")
+		fmt.Fprintln(s.Err, "  PATH is a descriptor (.yaml/.yml) or a checkout folder, where the descriptors glob applies.")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	paths := fl.Args()
+	explicit := *cfgPath != ""
+	if !explicit {
+		if _, err := os.Stat(DefaultConfig); err == nil {
+			*cfgPath = DefaultConfig
+		}
+	}
+	if *cfgPath == "" && len(paths) == 0 {
+		fmt.Fprintf(s.Err, "gitmon validate: nothing to check: no --config, no ./%s and no PATH\n", DefaultConfig)
+		fl.Usage()
+		return ExitUsage
+	}
+
+	// Every PATH must exist and be a folder or a YAML file before anything
+	// is checked: a typo is a usage error, not an invalid descriptor.
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		switch {
+		case err != nil:
+			fmt.Fprintf(s.Err, "gitmon validate: %s: no such file or folder\n", p)
+			return ExitUsage
+		case !fi.IsDir() && !isYAML(p):
+			fmt.Fprintf(s.Err, "gitmon validate: %s: not a descriptor (.yaml or .yml) nor a folder\n", p)
+			return ExitUsage
+		}
+	}
+
+	var problems, warnings int
+	report := func(es yamlx.Errors, warning bool) {
+		for _, e := range es {
+			line := e.Error()
+			if warning {
+				c := *e
+				c.Msg = "warning: " + c.Msg
+				line = c.Error()
+				warnings++
+			} else {
+				problems++
+			}
+			fmt.Fprintln(s.Out, line)
+		}
+	}
+
+	globs := []string{DefaultDescriptors}
+	checkedConfig := 0
+	if *cfgPath != "" {
+		if _, err := os.Stat(*cfgPath); err != nil {
+			fmt.Fprintf(s.Err, "gitmon validate: %s: no such file\n", *cfgPath)
+			return ExitUsage
+		}
+		checkedConfig = 1
+		cfg, warns, err := config.Load(*cfgPath, config.Options{Mode: config.ModeValidate})
+		report(yamlx.Errors(warns), true)
+		report(yamlx.WithFile(err, *cfgPath), false)
+		if cfg != nil {
+			globs = descriptorGlobs(cfg)
+		}
+	}
+
+	files := 0
+	for _, p := range paths {
+		fi, _ := os.Stat(p)
+		if !fi.IsDir() {
+			files++
+			report(checkDescriptor(p), false)
+			continue
+		}
+		found, err := expand(p, globs)
+		if err != nil {
+			fmt.Fprintf(s.Err, "gitmon validate: %s: %v\n", p, err)
+			return ExitUsage
+		}
+		if len(found) == 0 {
+			report(yamlx.Errors{{File: p, Msg: fmt.Sprintf("no descriptors match %s", strings.Join(globs, ", "))}}, true)
+		}
+		for _, f := range found {
+			files++
+			report(checkDescriptor(f), false)
+		}
+	}
+	fmt.Fprintf(s.Err, "gitmon validate: %d config, %d descriptors: %d problems, %d warnings\n", checkedConfig, files, problems, warnings)
+	if problems > 0 {
+		return ExitInvalid
+	}
+	return ExitOK
+}
+
+func isYAML(p string) bool {
+	ext := strings.ToLower(filepath.Ext(p))
+	return ext == ".yaml" || ext == ".yml"
+}
+
+// descriptorGlobs returns the distinct descriptor globs of cfg's
+// repositories, in order.
+func descriptorGlobs(cfg *config.Config) []string {
+	var out []string
+	for _, r := range cfg.Repositories {
+		g := r.Descriptors
+		if g == "" {
+			g = DefaultDescriptors
+		}
+		if !contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{DefaultDescriptors}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// expand returns the regular files below dir that match any glob, sorted.
+func expand(dir string, globs []string) ([]string, error) {
+	var out []string
+	for _, g := range globs {
+		matches, err := filepath.Glob(filepath.Join(dir, filepath.FromSlash(g)))
+		if err != nil {
+			return nil, fmt.Errorf("bad descriptors glob %q: %w", g, err)
+		}
+		for _, m := range matches {
+			fi, err := os.Lstat(m)
+			if err != nil || !fi.Mode().IsRegular() || contains(out, m) {
+				continue
+			}
+			out = append(out, m)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// checkDescriptor parses one descriptor file and returns its problems.
+func checkDescriptor(path string) yamlx.Errors {
+	f, err := os.Open(path)
+	if err != nil {
+		msg := "cannot read: " + err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			msg = "cannot read: " + pe.Err.Error()
+		}
+		return yamlx.Errors{{File: path, Msg: msg}}
+	}
+	defer f.Close()
+	_, err = descriptors.Read(path, f)
+	return yamlx.List(err)
+}
