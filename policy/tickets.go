@@ -4,6 +4,9 @@ import "regexp"
 
 var projectRe = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,31}$`)
 
+// ValidProjectKey reports whether s is a JIRA project key, such as OPS.
+func ValidProjectKey(s string) bool { return projectRe.MatchString(s) }
+
 // TicketKeys returns the JIRA issue keys in message, in order of first
 // appearance, without duplicates. A key is a project (an upper-case letter,
 // then upper-case letters, digits or _) , a dash and a number not starting
