@@ -76,8 +76,8 @@ type Resources struct {
 
 // Notifications are the service's own recipients.
 type Notifications struct {
-	Emails []string `yaml:"emails"`
-	Slack  []string `yaml:"slack"`
+	Emails []string `yaml:"emails" json:"emails"`
+	Slack  []string `yaml:"slack" json:"slack"`
 }
 
 // New returns a descriptor holding only the defaults.
@@ -98,12 +98,18 @@ func Stem(file string) string {
 }
 
 // Semver returns the version parsed as semantic version, or nil when it
-// is not one (such as "latest" or a commit hash).
+// is not one (such as "latest" or a commit hash). It never modifies d, so
+// goroutines may share a descriptor: Parse and UnmarshalJSON parse the
+// version once, and a Version changed since is parsed again on each call.
 func (d *Descriptor) Semver() *semver.Version {
-	if d.semver == nil && d.Version != "" {
-		d.semver, _ = semver.NewVersion(d.Version)
+	if v := d.semver; v != nil && v.Original() == d.Version {
+		return v
 	}
-	return d.semver
+	v, err := semver.NewVersion(d.Version)
+	if err != nil {
+		return nil
+	}
+	return v
 }
 
 // CompareVersions compares two version strings by semantic-version
@@ -243,6 +249,11 @@ func (d *Descriptor) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &all); err != nil {
 		return err
 	}
+	params, err := decodeFree(all["params"])
+	if err != nil {
+		return fmt.Errorf("params: %w", err)
+	}
+	j.Params, _ = params.(map[string]any)
 	*d = Descriptor{
 		Service: j.Service, Version: j.Version, Image: j.Image,
 		Healthcheck: Healthcheck{
@@ -254,9 +265,9 @@ func (d *Descriptor) UnmarshalJSON(b []byte) error {
 	}
 	for k, raw := range all {
 		if strings.HasPrefix(k, "x-") {
-			var v any
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return err
+			v, err := decodeFree(raw)
+			if err != nil {
+				return fmt.Errorf("%s: %w", k, err)
 			}
 			if d.Extensions == nil {
 				d.Extensions = map[string]any{}
@@ -264,5 +275,44 @@ func (d *Descriptor) UnmarshalJSON(b []byte) error {
 			d.Extensions[k] = v
 		}
 	}
+	d.semver, _ = semver.NewVersion(d.Version)
 	return nil
+}
+
+// decodeFree reads free-form JSON into the types Parse gives free-form
+// YAML: integers as int64 and other numbers as float64, so that a large
+// integer survives the round trip exactly.
+func decodeFree(raw json.RawMessage) (any, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return numbers(v), nil
+}
+
+func numbers(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = numbers(e)
+		}
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		if f, err := v.Float64(); err == nil {
+			return f
+		}
+		return v.String()
+	}
+	return v
 }

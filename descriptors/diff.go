@@ -10,7 +10,8 @@ import (
 
 // Field names: the leaf paths of a descriptor that Diff reports and that
 // policy attributes to commits. Params and x- keys add their own leaf
-// paths below "params." and "x-…".
+// paths below "params." and "x-…"; a key that is empty or holds one of
+// . [ ] " is quoted, as in params["a.b"].
 const (
 	FieldService       = "service"
 	FieldVersion       = "version"
@@ -160,12 +161,12 @@ func Diff(old, new *Descriptor) Changes {
 		return nil
 	}
 	cs := make(Changes, 0, 8)
-	whole := old == nil || new == nil
+	whole, wholeKind := old == nil || new == nil, Set
 	if old == nil {
 		old = &Descriptor{}
 	}
 	if new == nil {
-		new = &Descriptor{}
+		new, wholeKind = &Descriptor{}, Unset
 	}
 	str := func(field string, kind Kind, a, b string) {
 		if a == b {
@@ -217,6 +218,13 @@ func Diff(old, new *Descriptor) Changes {
 	}
 	if len(old.Extensions) > 0 || len(new.Extensions) > 0 {
 		cs = free(cs, "", ExtensionChanged, old.Extensions, new.Extensions)
+	}
+	if whole {
+		// Sets, params and x- keys too: against no descriptor, every
+		// field is set or unset.
+		for i := range cs {
+			cs[i].Kind = wholeKind
+		}
 	}
 	return cs
 }
@@ -356,10 +364,7 @@ func free(cs Changes, prefix string, kind Kind, a, b map[string]any) Changes {
 
 func flatten(prefix string, m map[string]any, out map[string]string) {
 	for k, v := range m {
-		p := k
-		if prefix != "" {
-			p = prefix + "." + k
-		}
+		p := fieldPath(prefix, k)
 		if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
 			flatten(p, sub, out)
 			continue
@@ -370,4 +375,17 @@ func flatten(prefix string, m map[string]any, out map[string]string) {
 		}
 		out[p] = string(b)
 	}
+}
+
+// fieldPath appends key to a leaf path. A key that is empty or holds a
+// path separator is quoted, as in params["a.b"], so that {"a.b": 1} and
+// {"a": {"b": 1}} are different fields.
+func fieldPath(prefix, key string) string {
+	if key == "" || strings.ContainsAny(key, `.[]"`) {
+		return prefix + "[" + strconv.Quote(key) + "]"
+	}
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
 }

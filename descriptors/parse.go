@@ -1,23 +1,65 @@
 package descriptors
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/mail"
 	"net/url"
-	"regexp"
 	"strings"
 
-	"github.com/gitmon-dev/gitmon/internal/yamlx"
+	"github.com/Masterminds/semver/v3"
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/gitmon-dev/gitmon/internal/yamlx"
 )
 
-var (
-	serviceRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	versionRe = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z._+-]{0,127}$`)
-	labelRe   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
-)
+// validService matches ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ (SPEC §2).
+func validService(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validVersion matches ^[0-9A-Za-z][0-9A-Za-z._+-]{0,127}$ (SPEC §2).
+func validVersion(s string) bool {
+	if s == "" || len(s) > 128 || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '.' && c != '_' && c != '+' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// validLabel matches one DNS label: ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$.
+func validLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// ErrTooLarge is wrapped by the error for a descriptor over MaxSize.
+var ErrTooLarge = yamlx.ErrTooLarge
 
 // Error is one problem in a descriptor, with its file, line, column and
 // key path. Parse returns them as an Errors list.
@@ -41,26 +83,65 @@ func Parse(name string, data []byte) (*Descriptor, error) {
 	d := New()
 	pos, err := yamlx.Decode(root, d)
 	errs := yamlx.List(err)
-	errs = append(errs, d.validate(pos, name)...)
+	if root != nil {
+		// A null value counts as absent: "port: ~" is no port, not port 0.
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if isNull(root.Content[i+1]) {
+				delete(pos, root.Content[i].Value)
+			}
+		}
+	}
+	if len(errs) <= yamlx.MaxReported { // else decoding already found more than is reported
+		for _, e := range d.validate(pos, name) {
+			if !reported(errs, e.Path) {
+				errs = append(errs, e)
+			}
+		}
+	}
 	if err := errs.Err(); err != nil {
 		return nil, yamlx.WithFile(err, name)
 	}
+	d.semver, _ = semver.NewVersion(d.Version)
 	return d, nil
+}
+
+func isNull(n *yaml.Node) bool {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// reported says whether errs already has a problem at path or above it. A
+// value that could not be decoded keeps its default, which validation
+// would report a second time.
+func reported(errs Errors, path string) bool {
+	for _, e := range errs {
+		if p := e.Path; p != "" && strings.HasPrefix(path, p) &&
+			(len(path) == len(p) || path[len(p)] == '.' || path[len(p)] == '[') {
+			return true
+		}
+	}
+	return false
 }
 
 // Read parses a descriptor from r, reading no more than MaxSize+1 bytes.
 func Read(name string, r io.Reader) (*Descriptor, error) {
 	data, err := yamlx.ReadLimited(r, MaxSize)
-	if err != nil {
+	switch {
+	case errors.Is(err, yamlx.ErrTooLarge):
 		return nil, Errors{{File: name, Msg: fmt.Sprintf("file is larger than the %s limit", yamlx.FormatBytes(MaxSize)), Err: err}}
+	case err != nil:
+		return nil, Errors{{File: name, Msg: fmt.Sprintf("reading: %v", err), Err: err}}
 	}
 	return Parse(name, data)
 }
 
 // Validate checks a descriptor built in code, such as one read back from
-// the store. Parse already validates what it returns.
+// the store. Parse already validates what it returns. Service and version
+// are required here too.
 func (d *Descriptor) Validate() error {
-	return d.validate(yamlx.Positions{}, "").Err()
+	return d.validate(yamlx.Positions{"service": {}, "version": {}}, "").Err()
 }
 
 func (d *Descriptor) validate(pos yamlx.Positions, name string) Errors {
@@ -71,19 +152,16 @@ func (d *Descriptor) validate(pos yamlx.Positions, name string) Errors {
 	_, hasService := pos["service"]
 	if hasService || d.Service != "" {
 		switch {
-		case !serviceRe.MatchString(d.Service):
+		case !validService(d.Service):
 			bad("service", "%q is not a valid service name (lower-case letters, digits and '-', 1 to 63 characters)", d.Service)
 		case name != "" && d.Service != Stem(name):
 			bad("service", "%q must equal the file name stem %q", d.Service, Stem(name))
 		}
 	}
 	if _, ok := pos["version"]; ok || d.Version != "" {
-		if !versionRe.MatchString(d.Version) {
+		if !validVersion(d.Version) {
 			bad("version", "%q is not a valid version (letters, digits and . _ + -, starting with a letter or digit, at most 128 characters)", d.Version)
 		}
-	}
-	if d.Version != "" {
-		d.Semver()
 	}
 	if d.Image != "" && strings.ContainsFunc(d.Image, isSpaceOrControl) {
 		bad("image", "must not contain spaces or control characters")
@@ -137,7 +215,7 @@ func (d *Descriptor) validateHealthcheck(bad func(path, format string, args ...a
 			}
 		case strings.HasPrefix(e, "http://") || strings.HasPrefix(e, "https://"):
 			u, err := url.Parse(e)
-			if err != nil || u.Host == "" || !validHost(u.Hostname()) || u.User != nil {
+			if err != nil || u.Host == "" || !validHost(u.Hostname()) || u.User != nil || strings.ContainsFunc(e, isSpaceOrControl) {
 				bad(p, "%q is not an absolute http(s) URL with a host and no credentials", e)
 			}
 		default:
@@ -171,7 +249,7 @@ func validHost(h string) bool {
 		return false
 	}
 	for _, l := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if !labelRe.MatchString(l) {
+		if !validLabel(l) {
 			return false
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 )
 
@@ -63,14 +64,16 @@ func ParseQuantity(s string) (Quantity, error) {
 	if mult, ok := suffixes[suffix]; ok {
 		v.Mul(v, mult)
 	} else if suffix[0] == 'e' || suffix[0] == 'E' {
+		// At most two decimal digits after one optional sign.
 		exp := suffix[1:]
 		neg := strings.HasPrefix(exp, "-")
-		exp = strings.TrimLeft(exp, "+-")
+		if neg || strings.HasPrefix(exp, "+") {
+			exp = exp[1:]
+		}
 		if exp == "" || len(exp) > 2 || strings.Trim(exp, "0123456789") != "" {
 			return Quantity{}, fmt.Errorf("quantity %q: bad exponent", s)
 		}
-		var n int
-		fmt.Sscan(exp, &n)
+		n, _ := strconv.Atoi(exp)
 		p := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
 		if neg {
 			v.Quo(v, new(big.Rat).SetInt(p))
@@ -119,8 +122,8 @@ func (q Quantity) Sign() int {
 	return q.value.Sign()
 }
 
-// Canonical renders the value in base units without a suffix, rounded up
-// to a thousandth, for messages that compare two quantities.
+// Canonical renders the value in base units without a suffix, rounded
+// to the nearest thousandth, for messages that compare two quantities.
 func (q Quantity) Canonical() string {
 	if q.value == nil {
 		return ""

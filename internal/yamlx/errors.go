@@ -36,7 +36,7 @@ func (e *Error) Error() string {
 		b.WriteString(" ")
 	}
 	if e.Path != "" {
-		b.WriteString(e.Path)
+		b.WriteString(shortPath(e.Path))
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)
@@ -44,6 +44,18 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// shortPath keeps deep key paths readable: the head and the tail of the
+// path, and how many levels were left out between them.
+func shortPath(p string) string {
+	const keep = 40
+	if len(p) <= 2*keep+20 {
+		return p
+	}
+	head, tail := p[:keep], p[len(p)-keep:]
+	left := strings.Count(p[keep:len(p)-keep], "[") + strings.Count(p[keep:len(p)-keep], ".")
+	return fmt.Sprintf("%s…(%d levels)…%s", head, left, tail)
+}
 
 // Errors is every problem found in one input, in file order.
 type Errors []*Error
@@ -65,12 +77,24 @@ func (es Errors) Unwrap() []error {
 	return out
 }
 
-// Err returns es as an error, or nil when it is empty.
+// MaxReported is how many problems of one input are reported; the rest
+// are counted in a last line, so hostile input cannot flood the output.
+const MaxReported = 25
+
+// Err returns es sorted and capped at MaxReported as an error, or nil
+// when it is empty.
 func (es Errors) Err() error {
 	if len(es) == 0 {
 		return nil
 	}
-	return es.sorted()
+	es = es.sorted()
+	if len(es) > MaxReported {
+		more := len(es) - MaxReported
+		last := es[MaxReported-1]
+		es = append(es[:MaxReported:MaxReported], &Error{File: last.File, Line: last.Line, Column: last.Column,
+			Msg: fmt.Sprintf("… and %d more problems", more)})
+	}
+	return es
 }
 
 func (es Errors) sorted() Errors {
