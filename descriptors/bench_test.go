@@ -5,7 +5,23 @@ import (
 	"testing"
 
 	"github.com/gitmon-dev/gitmon/descriptors"
+	yaml "go.yaml.in/yaml/v3"
 )
+
+// BenchmarkYAMLNodeBaseline is the floor under BenchmarkParseSpecExample:
+// the YAML library alone building the node tree of the same file. Report
+// Parse as a ratio to it.
+func BenchmarkYAMLNodeBaseline(b *testing.B) {
+	data := readFile(b, "testdata/good/payments.yaml")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		var n yaml.Node
+		if err := yaml.Unmarshal(data, &n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 
 // BenchmarkParseSpecExample parses and validates the SPEC §2 example.
 // Goal: at most 100 µs/op.

@@ -73,7 +73,7 @@ type Errors = yamlx.Errors
 //
 // The error, if any, is an Errors list naming every problem found.
 func Parse(name string, data []byte) (*Descriptor, error) {
-	root, err := yamlx.Parse(data, yamlx.Limits{MaxBytes: MaxSize, MaxDepth: 64, MaxAliasNodes: 10000})
+	root, err := yamlx.Parse(data, yamlx.DefaultLimits)
 	if err != nil {
 		return nil, yamlx.WithFile(err, name)
 	}

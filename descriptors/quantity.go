@@ -3,6 +3,7 @@ package descriptors
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -18,6 +19,25 @@ import (
 type Quantity struct {
 	text  string
 	value *big.Rat
+	// milli is the value in thousandths when that is a whole number that
+	// fits an int64 (exact is then true), so most comparisons need no
+	// big-number arithmetic.
+	milli int64
+	exact bool
+}
+
+func newQuantity(text string, v *big.Rat) Quantity {
+	q := Quantity{text: text, value: v}
+	// v is in lowest terms, so v×1000 is whole when the denominator
+	// divides 1000.
+	num, den := v.Num(), v.Denom()
+	if num.IsInt64() && den.IsInt64() && 1000%den.Int64() == 0 {
+		n, f := num.Int64(), 1000/den.Int64()
+		if n <= math.MaxInt64/f {
+			q.milli, q.exact = n*f, true
+		}
+	}
+	return q
 }
 
 var suffixes = map[string]*big.Rat{
@@ -83,7 +103,7 @@ func ParseQuantity(s string) (Quantity, error) {
 	} else {
 		return Quantity{}, fmt.Errorf("quantity %q: unknown suffix %q (want one of n u m k M G T P E Ki Mi Gi Ti Pi Ei)", s, suffix)
 	}
-	return Quantity{text: s, value: v}, nil
+	return newQuantity(s, v), nil
 }
 
 // MustParseQuantity is ParseQuantity for constants; it panics on error.
@@ -110,6 +130,14 @@ func (q Quantity) Cmp(o Quantity) int {
 		return -1
 	case o.value == nil:
 		return 1
+	case q.exact && o.exact:
+		switch {
+		case q.milli < o.milli:
+			return -1
+		case q.milli > o.milli:
+			return 1
+		}
+		return 0
 	}
 	return q.value.Cmp(o.value)
 }

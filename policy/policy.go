@@ -288,19 +288,23 @@ func (e *Engine) finish(ch *Change, v Verdict, d Decision) Verdict {
 	}
 	v.Emails, v.Slack = []string{}, []string{}
 	if src != nil {
-		seen := map[string]bool{}
-		for _, addr := range append(append([]string{}, src.Notifications.Emails...), src.Maintainer) {
-			if addr == "" || seen[strings.ToLower(addr)] {
-				continue
+		add := func(addr string) {
+			if addr == "" || containsFold(v.Emails, addr) || containsFold(v.Dropped, addr) {
+				return
 			}
-			seen[strings.ToLower(addr)] = true
 			if e.EmailAllowed(addr) {
 				v.Emails = append(v.Emails, addr)
 			} else {
 				v.Dropped = append(v.Dropped, addr)
 			}
 		}
-		v.Slack = append(v.Slack, src.Notifications.Slack...)
+		for _, addr := range src.Notifications.Emails {
+			add(addr)
+		}
+		add(src.Maintainer)
+		if len(src.Notifications.Slack) > 0 {
+			v.Slack = src.Notifications.Slack
+		}
 	}
 	return v
 }
@@ -336,15 +340,27 @@ func attributed(ch *Change, field string) Commit {
 
 func (e *Engine) contributions(ch *Change, diff descriptors.Changes) []Contribution {
 	fields := diff.Fields()
-	out := make([]Contribution, 0, len(fields))
-	for _, f := range fields {
+	out := make([]Contribution, 0, 4)
+	group := make([]int, len(fields)) // contribution index of each field
+	for i, f := range fields {
 		c := attributed(ch, f)
-		i := slices.IndexFunc(out, func(con Contribution) bool { return con.Commit == c.SHA })
-		if i < 0 {
-			i = len(out)
-			out = append(out, Contribution{Commit: c.SHA, Author: c.Author.Email, Committer: c.Committer.Email, Fields: make([]string, 0, 2)})
+		g := slices.IndexFunc(out, func(con Contribution) bool { return con.Commit == c.SHA })
+		if g < 0 {
+			g = len(out)
+			out = append(out, Contribution{Commit: c.SHA, Author: c.Author.Email, Committer: c.Committer.Email})
 		}
-		out[i].Fields = append(out[i].Fields, f)
+		group[i] = g
+	}
+	// One backing array holds every contribution's fields, in field order.
+	backing := make([]string, 0, len(fields))
+	for g := range out {
+		start := len(backing)
+		for i, f := range fields {
+			if group[i] == g {
+				backing = append(backing, f)
+			}
+		}
+		out[g].Fields = backing[start:len(backing):len(backing)]
 	}
 	return out
 }

@@ -10,27 +10,27 @@ trap 'rm -rf "$dir"' EXIT
 go run ./test/hostile/gen "$dir" >/dev/null
 good=descriptors/testdata/good/payments.yaml
 
-# best of $runs, in microseconds; sets $code to the exit code
+# best of $runs in microseconds into $us, and the exit code into $code
 time_us() {
   local best=999999999 start end
   for _ in $(seq "$runs"); do
     start=$(date +%s%N)
     set +e; "$bin" validate "$1" >/dev/null 2>&1; code=$?; set -e
     end=$(date +%s%N)
-    (( (end - start) / 1000 < best )) && best=$(( (end - start) / 1000 ))
+    if (( (end - start) / 1000 < best )); then best=$(( (end - start) / 1000 )); fi
   done
-  echo "$best"
+  us=$best
 }
 
-base=$(time_us "$good")
+time_us "$good"; base=$us
 [ "$code" = 0 ] || { echo "baseline $good did not validate (exit $code)"; exit 1; }
 printf '%-28s %10s %8s %s\n' file "wall µs" ratio exit
 printf '%-28s %10d %8s %s\n' "baseline (payments.yaml)" "$base" "1.00" 0
 worst=0 fail=0
 for f in "$dir"/*.yaml; do
-  us=$(time_us "$f")
+  time_us "$f"
   printf '%-28s %10d %8s %s\n' "$(basename "$f")" "$us" "$(awk "BEGIN{printf \"%.2f\", $us/$base}")" "$code"
-  (( us > worst )) && worst=$us
+  if (( us > worst )); then worst=$us; fi
   [ "$code" = 1 ] || { echo "  ^ expected exit 1"; fail=1; }
   (( us < 100000 )) || { echo "  ^ over 100 ms"; fail=1; }
 done

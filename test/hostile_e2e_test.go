@@ -24,6 +24,7 @@ var hostileWant = map[string]struct {
 	"binary.yaml":         {"NUL", true},
 	"text-junk.yaml":      {"", false},
 	"many-keys.yaml":      {"duplicate key", true},
+	"too-complex.yaml":    {"too complex", false},
 }
 
 // TestValidateRejectsHostileDescriptors runs `gitmon validate` on each

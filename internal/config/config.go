@@ -359,7 +359,7 @@ func describeReadError(err error) string {
 // even when there are errors.
 func Parse(path string, data []byte, opts Options) (*Config, Warnings, error) {
 	opts = opts.withDefaults()
-	root, err := yamlx.Parse(data, yamlx.Limits{MaxBytes: MaxSize, MaxDepth: 64, MaxAliasNodes: 10000})
+	root, err := yamlx.Parse(data, yamlx.Limits{MaxBytes: MaxSize, MaxDepth: 64, MaxAliasNodes: 10000, MaxTokens: 100000})
 	if err != nil {
 		return nil, nil, yamlx.WithFile(err, path)
 	}

@@ -68,14 +68,18 @@ func Files() map[string][]byte {
 	}
 	fs["text-junk.yaml"] = text
 
-	// A key repeated at the same level many times: the duplicate check
-	// must stay linear.
+	// Keys repeated at the same level thousands of times, just under the
+	// token bound: the duplicate check must stay linear.
 	b.Reset()
 	b.WriteString("service: many-keys\nversion: 1.0.0\nparams:\n")
-	for i := 0; b.Len() < 200<<10; i++ {
-		fmt.Fprintf(&b, "  k%d: %d\n", i%5000, i)
+	for i := 0; i < 9900; i++ {
+		fmt.Fprintf(&b, "  k%d: %d\n", i%1000, i)
 	}
 	fs["many-keys.yaml"] = []byte(b.String())
+
+	// A flow list of tiny items filling the size limit: the YAML library
+	// parses such input at a few MB/s, so it is refused before parsing.
+	fs["too-complex.yaml"] = []byte("service: too-complex\nversion: 1.0.0\nports: [" + strings.Repeat("1,", 120<<10) + "1]\n")
 	return fs
 }
 
