@@ -54,6 +54,9 @@ func Decode(n *yaml.Node, out any) (Positions, error) {
 // DecodeInto is Decode that adds its positions and problems to the
 // caller's, for inputs decoded in several parts (such as a merged policy).
 func DecodeInto(n *yaml.Node, path string, out any, pos Positions, errs *Errors) {
+	if n == nil {
+		return // absent: out keeps its defaults, as Decode does
+	}
 	d := &decoder{pos: pos}
 	d.value(n, path, reflect.ValueOf(out).Elem())
 	*errs = append(*errs, d.errs...)
