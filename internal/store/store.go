@@ -1,0 +1,271 @@
+// Package store keeps gitmon's durable state: the last processed commit of
+// every (repository, environment) branch, what each service looks like
+// there, deployment records with their stages and contributing commits,
+// and the event log. The embedded default is SQLite in the state folder
+// (pure Go, no cgo); the Store interface is what a server database will
+// implement later, so monitor, policy and runners never see SQL.
+//
+// Exactly-once rests on two promises of Apply and the stage methods: a
+// commit's records and the branch's new position are written in one
+// transaction, and each stage's completion is written before the next
+// stage starts.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/gitmon-dev/gitmon/descriptors"
+	"github.com/gitmon-dev/gitmon/policy"
+)
+
+// Record statuses (SPEC §7).
+const (
+	StatusPending    = "pending"
+	StatusRunning    = "running"
+	StatusSucceeded  = "succeeded"
+	StatusFailed     = "failed"
+	StatusSkipped    = "skipped"
+	StatusRejected   = "rejected"
+	StatusSuperseded = "superseded"
+)
+
+// Stage statuses (SPEC §7).
+const (
+	StagePending     = "pending"
+	StageRunning     = "running"
+	StageSucceeded   = "succeeded"
+	StageFailed      = "failed"
+	StageInterrupted = "interrupted"
+	StageSkipped     = "skipped" // not reached
+)
+
+// Phases of a pending record, internal to gitmon.
+const (
+	PhasePolicy = "policy" // waiting for JIRA: policy runs again
+	PhaseQueued = "queued" // allowed: waiting for the runner
+)
+
+// Pause reasons of a branch.
+const (
+	PauseForcePush = "force_push"
+	PauseDeleted   = "deleted"
+)
+
+// ErrNotFound is returned for a missing record.
+var ErrNotFound = errors.New("not found")
+
+// ErrLocked is returned by Open with Lock when another process holds the
+// state folder.
+var ErrLocked = errors.New("state folder is locked by another gitmon serve")
+
+// Record is what one commit means for one service in one environment. Its
+// JSON form is SPEC §7 exactly; the fields tagged "-" are gitmon's own.
+type Record struct {
+	ID              string                `json:"id"`
+	Repository      string                `json:"repository"`
+	Environment     string                `json:"environment"`
+	Service         string                `json:"service"`
+	Action          string                `json:"action"` // deploy | remove
+	Version         string                `json:"version"`
+	PreviousVersion string                `json:"previous_version"`
+	Commit          string                `json:"commit"`
+	Author          string                `json:"author"`
+	Committer       string                `json:"committer"`
+	Verified        bool                  `json:"verified"`
+	Tickets         []string              `json:"tickets"`
+	Status          string                `json:"status"`
+	Reasons         []policy.Reason       `json:"reasons"`
+	Commits         []policy.Contribution `json:"commits"`
+	Stages          []Stage               `json:"stages"`
+	CreatedAt       time.Time             `json:"created_at"`
+	FinishedAt      *time.Time            `json:"finished_at"`
+
+	// Seq orders records: assigned by the store, increasing.
+	Seq int64 `json:"-"`
+	// Phase says what a pending record waits for.
+	Phase string `json:"-"`
+	// PendingSince is when the record first waited for JIRA.
+	PendingSince time.Time `json:"-"`
+	// Descriptor is the requested descriptor (the last good one for a
+	// remove), as runners receive it.
+	Descriptor *descriptors.Descriptor `json:"-"`
+	// Message is the commit message, for policy re-evaluation.
+	Message string `json:"-"`
+	// Diff is last good → requested when the record was decided.
+	Diff descriptors.Changes `json:"-"`
+	// Emails and Slack are the service recipients chosen by policy;
+	// Dropped were left out by email_domains.
+	Emails  []string `json:"-"`
+	Slack   []string `json:"-"`
+	Dropped []string `json:"-"`
+}
+
+// Stage is one pipeline run inside a record's release.
+type Stage struct {
+	Name       string     `json:"name"`
+	Runner     string     `json:"runner"`
+	Status     string     `json:"status"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	Message    string     `json:"message"`
+	Output     string     `json:"output"`
+	URL        string     `json:"url"`
+
+	// RunID is GITMON_RUN_ID: unique per stage run.
+	RunID string `json:"-"`
+	// Handle is what a runner needs to find the stage again after a crash
+	// (an exec process group, a Jenkins build), as the runner wrote it.
+	Handle json.RawMessage `json:"-"`
+}
+
+// Event is something that happened to a branch or an environment.
+type Event struct {
+	ID          int64     `json:"id"`
+	At          time.Time `json:"at"`
+	Repository  string    `json:"repository"`
+	Environment string    `json:"environment"`
+	Branch      string    `json:"branch"`
+	Kind        string    `json:"kind"`
+	Message     string    `json:"message"`
+	Commit      string    `json:"commit"`
+	// Commits are the commits the event names, such as those a force-push
+	// dropped.
+	Commits []string `json:"commits"`
+	Actor   string   `json:"actor"`
+}
+
+// Event kinds.
+const (
+	EventBaseline      = "baseline"
+	EventForcePush     = "force_push"
+	EventBranchDeleted = "branch_deleted"
+	EventPollError     = "poll_error"
+	EventRecovered     = "poll_recovered"
+	EventResume        = "resume"
+	EventUnpaused      = "unpaused"
+	EventInterrupted   = "interrupted"
+)
+
+// Branch is where gitmon stands on one (repository, environment) branch.
+type Branch struct {
+	Repository  string
+	Environment string
+	Branch      string
+	// Known is false until gitmon first saw the branch.
+	Known bool
+	// LastProcessed is the newest commit whose records are written.
+	LastProcessed string
+	// Paused is "" or a Pause* reason; Anchor is the last processed commit
+	// before a force-push, for "put back on top of it".
+	Paused   string
+	Anchor   string
+	PausedAt time.Time
+}
+
+// Service is what gitmon knows of one service in one environment of one
+// repository.
+type Service struct {
+	Repository  string
+	Environment string
+	Service     string
+	// Present says whether the branch holds the descriptor at
+	// LastProcessed; Current is it, parsed (nil if absent or broken).
+	Present bool
+	Current *descriptors.Descriptor
+	// Attribution names the commit that last changed each field of
+	// Current along the branch's first-parent history.
+	Attribution policy.Attribution
+	// LastGood and LastAttempted (SPEC §0) with their commits and versions;
+	// nil descriptor when there is none.
+	LastGood            *descriptors.Descriptor
+	LastGoodCommit      string
+	LastAttempted       *descriptors.Descriptor
+	LastAttemptedCommit string
+}
+
+// Batch is everything one processed commit writes, applied atomically.
+type Batch struct {
+	Repository  string
+	Environment string
+	Branch      string
+	// Commit becomes the branch's LastProcessed.
+	Commit string
+	// Records are inserted; the store assigns ID, Seq and CreatedAt when
+	// they are empty.
+	Records []*Record
+	// Services are upserted (state at Commit). Their LastGood and
+	// LastAttempted fields are written only by SetBaseline entries.
+	Services []Service
+	// Baseline marks services whose LastGood and LastAttempted are set
+	// from Current (the first sight of a branch).
+	Baseline bool
+	// Supersede names records whose status becomes superseded, if they
+	// are still pending.
+	Supersede []string
+	// Pause sets the branch's pause ("" leaves it); Unpause clears it.
+	Pause   string
+	Anchor  string
+	Unpause bool
+	// Events are appended.
+	Events []Event
+}
+
+// Filter selects records or events, newest first.
+type Filter struct {
+	Repository  string
+	Environment string
+	Service     string
+	Status      []string
+	Limit       int // 0: no limit
+}
+
+// Store is gitmon's durable state.
+type Store interface {
+	// Branch returns the state of a branch; Known is false if never seen.
+	Branch(ctx context.Context, repo, env string) (Branch, error)
+	// Services returns the services of a (repository, environment).
+	Services(ctx context.Context, repo, env string) ([]Service, error)
+	// Service returns one service; a zero Service (Present false) if none.
+	Service(ctx context.Context, repo, env, service string) (Service, error)
+	// Claims returns the repositories whose branch of env holds service.
+	Claims(ctx context.Context, env, service string) ([]string, error)
+	// Apply writes a batch in one transaction.
+	Apply(ctx context.Context, b Batch) error
+
+	// Record returns one record.
+	Record(ctx context.Context, id string) (*Record, error)
+	// Records returns records, newest first.
+	Records(ctx context.Context, f Filter) ([]*Record, error)
+	// Pending returns every pending record, oldest first.
+	Pending(ctx context.Context) ([]*Record, error)
+	// Running returns every running record, oldest first.
+	Running(ctx context.Context) ([]*Record, error)
+	// Decide updates a pending record after policy ran again: its status,
+	// phase, reasons and pending-since, and supersedes the listed records.
+	Decide(ctx context.Context, r *Record, supersede []string) error
+
+	// StartRecord marks a queued record running with its stages pending,
+	// and makes its descriptor the service's last attempted. It fails with
+	// ErrNotFound if the record is no longer pending (superseded).
+	StartRecord(ctx context.Context, id string, stages []Stage, at time.Time) error
+	// UpdateStage writes stage i of a record (status, times, message,
+	// output, url, handle). It returns once the write is durable.
+	UpdateStage(ctx context.Context, id string, i int, s Stage) error
+	// FinishRecord ends a record: succeeded makes its descriptor the
+	// service's last good (or, for a remove, clears it); failed keeps the
+	// last good.
+	FinishRecord(ctx context.Context, id, status string, at time.Time) error
+
+	// AddEvent appends an event.
+	AddEvent(ctx context.Context, e Event) error
+	// Events returns events, newest first.
+	Events(ctx context.Context, f Filter) ([]Event, error)
+	// Resume lifts the pauses of env (of every repository when repo is
+	// empty) and records who did it; it returns the branches it unpaused.
+	Resume(ctx context.Context, env, repo, actor string) ([]Branch, error)
+
+	Close() error
+}
