@@ -197,7 +197,8 @@ type Batch struct {
 	// they are empty.
 	Records []*Record
 	// Services are upserted (state at Commit). Their LastGood and
-	// LastAttempted fields are written only by SetBaseline entries.
+	// LastAttempted fields are ignored: only Baseline sets them, from
+	// Current.
 	Services []Service
 	// Baseline marks services whose LastGood and LastAttempted are set
 	// from Current (the first sight of a branch).
@@ -244,7 +245,10 @@ type Store interface {
 	// Running returns every running record, oldest first.
 	Running(ctx context.Context) ([]*Record, error)
 	// Decide updates a pending record after policy ran again: its status,
-	// phase, reasons and pending-since, and supersedes the listed records.
+	// phase, reasons and pending-since (and the rest of the verdict:
+	// tickets, commits, diff, recipients; FinishedAt when the status ends
+	// it), and supersedes the listed records that are still pending, in one
+	// transaction. It fails with ErrNotFound if r is no longer pending.
 	Decide(ctx context.Context, r *Record, supersede []string) error
 
 	// StartRecord marks a queued record running with its stages pending,

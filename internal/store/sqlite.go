@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
+)
+
+// DBFile is the database's file name inside the state folder.
+const DBFile = "gitmon.db"
+
+// LockFile is the file inside the state folder that Open with Lock holds.
+const LockFile = "lock"
+
+// ErrReadOnly is returned by the write methods of a store opened ReadOnly.
+var ErrReadOnly = errors.New("store is open read-only")
+
+// Options configure Open.
+type Options struct {
+	// Lock takes an exclusive, non-blocking lock on the state folder, as
+	// serve does: a second Open with Lock fails with ErrLocked until the
+	// first store is closed. Opens without Lock (history, plan, resume)
+	// work beside it.
+	Lock bool
+	// ReadOnly opens an existing database for reading only (history,
+	// plan): it creates nothing, migrates nothing, and its write methods
+	// return ErrReadOnly. A missing database is an error that wraps
+	// fs.ErrNotExist.
+	ReadOnly bool
+	// Now is the clock for the times the store assigns (CreatedAt, event
+	// times, superseded and pause times); time.Now when nil.
+	Now func() time.Time
+
+	// synchronous overrides PRAGMA synchronous (tests and benchmarks).
+	synchronous string
+}
+
+// SQLite is the embedded Store: one SQLite database in WAL mode in the state
+// folder. Writes go through a single connection, so they are serialised in
+// the process; reads use a pool of read-only connections and never wait
+// for a writer. Other processes (history, plan, resume) may open the same
+// database meanwhile: their reads see committed state, and their writes
+// wait up to five seconds for serve's transactions.
+type SQLite struct {
+	w    *sql.DB // nil when read-only
+	r    *sql.DB
+	lock *os.File
+	now  func() time.Time
+	path string
+}
+
+var _ Store = (*SQLite)(nil)
+
+// Open opens the store in dir, creating dir (0700) and the database and
+// applying pending migrations unless opts.ReadOnly. A database written by
+// a newer gitmon is refused with an error wrapping ErrSchemaTooNew.
+func Open(ctx context.Context, dir string, opts Options) (_ *SQLite, err error) {
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &SQLite{now: opts.Now, path: filepath.Join(dir, DBFile)}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+
+	if opts.ReadOnly {
+		if _, err := os.Stat(s.path); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if opts.Lock {
+		if s.lock, err = lockDir(filepath.Join(dir, LockFile)); err != nil {
+			return nil, err
+		}
+	}
+
+	sync := opts.synchronous
+	if sync == "" {
+		sync = "FULL"
+	}
+	if !opts.ReadOnly {
+		s.w, err = sql.Open("sqlite", dsn(s.path, url.Values{
+			"_txlock": {"immediate"},
+			"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(" + sync + ")", "foreign_keys(1)"},
+		}))
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		// One writer: SQLite admits one at a time anyway, and queueing
+		// in database/sql is cheaper and fairer than the busy handler.
+		s.w.SetMaxOpenConns(1)
+		s.w.SetMaxIdleConns(1)
+		s.w.SetConnMaxIdleTime(0)
+		s.w.SetConnMaxLifetime(0)
+		if err := migrate(ctx, s.w, s.now); err != nil {
+			return nil, err
+		}
+	}
+
+	s.r, err = sql.Open("sqlite", dsn(s.path, url.Values{
+		"mode":    {"rw"}, // never create the file
+		"_pragma": {"busy_timeout(5000)", "foreign_keys(1)", "query_only(1)"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s.r.SetMaxOpenConns(4)
+	s.r.SetMaxIdleConns(4)
+	if opts.ReadOnly {
+		if err := checkSchema(ctx, s.r); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func dsn(path string, q url.Values) string {
+	return (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}).String()
+}
+
+// Close closes the database and releases the lock.
+func (s *SQLite) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+		s.r = nil
+	}
+	if s.w != nil {
+		errs = append(errs, s.w.Close())
+		s.w = nil
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close()) // closing the descriptor releases the flock
+		s.lock = nil
+	}
+	return errors.Join(errs...)
+}
+
+// write runs fn in one immediate transaction on the write connection.
+func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.w == nil {
+		return ErrReadOnly
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// read runs fn in one read transaction, so that its queries see one
+// snapshot.
+func (s *SQLite) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(tx)
+}
