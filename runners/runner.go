@@ -91,6 +91,12 @@ type Env struct {
 	// Policy is what healthchecks may reach: nil allows every host but
 	// link-local ones.
 	HealthcheckHosts *[]string
+	// EnvironmentHealthcheckHosts overrides HealthcheckHosts for the
+	// environments it names (Request.Environment), with each one's merged
+	// policy.changes.healthcheck_hosts; a nil value there allows every
+	// host but link-local ones. Environments it does not name use
+	// HealthcheckHosts.
+	EnvironmentHealthcheckHosts map[string]*[]string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
