@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 // requireE2E skips a test whose prerequisite is missing, except under CI
 // (GITMON_REQUIRE_E2E=1), where a missing prerequisite fails the test: an
 // end-to-end test that did not run proves nothing.
-func requireE2E(t *testing.T, ok bool, what string) {
+func requireE2E(t testing.TB, ok bool, what string) {
 	t.Helper()
 	if ok {
 		return
@@ -270,7 +270,17 @@ func TestDemo(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("demo: %v", r)
 	}
-	for _, want := range []string{"ALLOW", "SKIP", "reason  skip:", "reason  committers:", "it last changed ports", "reason  downgrade:", "no semantic change"} {
+	for _, want := range []string{
+		"qa/payments 1.4.1 → 1.4.2: SUCCEEDED",
+		"qa/search 2.0.0 → 2.1.0: SKIPPED", "reason skip:",
+		"qa/payments 1.4.2: REJECTED", "reason committers:",
+		"it last changed ports) [field ports",
+		"qa/payments 1.4.2 → 1.5.0: FAILED", "stage healthcheck failed",
+		"qa/payments 1.5.0 → 1.4.2: SUCCEEDED",
+		"staging/payments 1.4.1 → 1.4.2: SUCCEEDED", "stage regression  succeeded",
+		"prod/search 2.0.0 → 2.1.0: SUCCEEDED", "stage smoke       succeeded",
+		"prod     payments 1.4.2, search 2.1.0",
+	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
 		}

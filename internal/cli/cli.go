@@ -9,6 +9,8 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/gitmon-dev/gitmon/internal/demo"
 )
 
 // Version is the release version, set at build time with
@@ -36,12 +38,12 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "run the daemon (not in this build yet)", notYet("serve")},
+		{"serve", "run the daemon until SIGINT/SIGTERM", runServe},
 		{"validate", "check the config and descriptors", runValidate},
-		{"plan", "show what a branch would deploy (not in this build yet)", notYet("plan")},
-		{"history", "list records and events (not in this build yet)", notYet("history")},
-		{"resume", "lift a pause of an environment (not in this build yet)", notYet("resume")},
-		{"demo", "walk through the policy engine on embedded examples", runDemo},
+		{"plan", "show what a branch would deploy, running nothing", runPlan},
+		{"history", "list records (or --events), newest first", runHistory},
+		{"resume", "lift a pause (force-push or deleted branch) of an environment", runResume},
+		{"demo", "the whole flow on an embedded default repository", runDemo},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -64,6 +66,9 @@ func Run(ctx context.Context, s Streams, args []string) int {
 			return c.run(ctx, s, args[1:])
 		}
 	}
+	if args[0] == demo.StageCommand {
+		return runDemoStage(ctx, s, args[1:])
+	}
 	fmt.Fprintf(s.Err, "gitmon: unknown command %q\n\n", args[0])
 	usage(s.Err)
 	return ExitUsage
@@ -78,13 +83,6 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'gitmon <command> -h' for a command's flags.")
-}
-
-func notYet(name string) func(context.Context, Streams, []string) int {
-	return func(_ context.Context, s Streams, _ []string) int {
-		fmt.Fprintf(s.Err, "gitmon %s: not available in this build yet; it arrives with the daemon (see README.md, \"Status\")\n", name)
-		return ExitUsage
-	}
 }
 
 func runVersion(_ context.Context, s Streams, _ []string) int {

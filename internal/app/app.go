@@ -1,0 +1,383 @@
+// Package app is the daemon: it wires config, monitor, policy, runners and
+// store together, polls every repository, turns new commits into records
+// and runs their releases, and serves /healthz, /readyz and /metrics. It
+// is started and stopped in-process, so tests run the real thing.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/cache"
+
+	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/gitmon-dev/gitmon/internal/store"
+	"github.com/gitmon-dev/gitmon/monitor"
+	"github.com/gitmon-dev/gitmon/policy"
+	"github.com/gitmon-dev/gitmon/runners"
+)
+
+// Log keys.
+const (
+	keyRepo   = "repo"
+	keyEnv    = "env"
+	keyRecord = "record"
+	keyErr    = "err"
+)
+
+// Options tune an App beyond its config, for tests and benchmarks.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Store replaces the embedded store (default: SQLite in cfg.State).
+	Store store.Store
+	// Tickets is the JIRA lookup for policy (nil: none configured).
+	Tickets policy.TicketChecker
+	// Listener serves HTTP (default: listen on cfg.Listen).
+	Listener net.Listener
+	// Runners overrides the runner of a pipeline by name.
+	Runners map[string]runners.Runner
+	// NoJitter polls on exact intervals.
+	NoJitter bool
+}
+
+// App is a running gitmon daemon.
+type App struct {
+	cfg     *config.Config
+	opts    Options
+	log     *slog.Logger
+	store   store.Store
+	engines map[string]*policy.Engine
+	runners map[string]runners.Runner
+	repos   []*repoState
+	metrics *metrics
+	sched   *scheduler
+	now     func() time.Time
+
+	seenMu sync.Mutex
+	seenAt map[string]time.Time // record id → when its tip was seen
+}
+
+// repoState is one watched repository.
+type repoState struct {
+	cfg     *config.Repository
+	git     gitRepo
+	trigger chan struct{} // coalescing: size 1
+	// absent are env branches this process saw missing.
+	absent map[string]bool
+	// watchedBefore is true once any env branch of the repository was
+	// processed, by this process or an earlier one: a branch gitmon first
+	// sees after that "appeared while gitmon was watching".
+	watchedBefore bool
+
+	mu       sync.Mutex
+	polled   bool
+	lastErr  error
+	failures int
+}
+
+// New builds an App from a loaded config: it opens the store (locking the
+// state folder), compiles policies and builds runners. It starts nothing.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	a := &App{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now, engines: map[string]*policy.Engine{},
+		runners: map[string]runners.Runner{}, metrics: newMetrics(), seenAt: map[string]time.Time{}}
+
+	for i := range cfg.Environments {
+		env := &cfg.Environments[i]
+		e, err := policy.New(env.Policy, opts.Tickets)
+		if err != nil {
+			return nil, fmt.Errorf("environment %s: %w", env.Name, err)
+		}
+		a.engines[env.Name] = e
+	}
+	renv := runners.Env{Secrets: cfg.Secrets(), LookupEnv: os.LookupEnv, HealthcheckHosts: cfg.Policy.Changes.HealthcheckHosts,
+		EnvironmentHealthcheckHosts: map[string]*[]string{}, Now: opts.Now}
+	for _, env := range cfg.Environments {
+		renv.EnvironmentHealthcheckHosts[env.Name] = env.Policy.Changes.HealthcheckHosts
+	}
+	for name, p := range cfg.Pipelines {
+		if r, ok := opts.Runners[name]; ok {
+			a.runners[name] = r
+			continue
+		}
+		f, ok := runners.Lookup(p.Runner)
+		if !ok {
+			return nil, fmt.Errorf("pipeline %s: runner %q is not available in this build", name, p.Runner)
+		}
+		r, err := f(p, renv)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline %s: %w", name, err)
+		}
+		if e, ok := r.(*runners.Exec); ok {
+			e.Dir = cfg.Dir // commands run in the config's folder
+		}
+		a.runners[name] = r
+	}
+
+	a.store = opts.Store
+	if a.store == nil {
+		s, err := store.Open(ctx, cfg.State, store.Options{Lock: true, Now: opts.Now})
+		if err != nil {
+			return nil, err
+		}
+		a.store = s
+	}
+	objects := cache.NewObjectLRU(cache.FileSize(cfg.Tuning.ObjectCache.Int64()))
+	for i := range cfg.Repositories {
+		rc := &cfg.Repositories[i]
+		g, err := monitor.NewRepo(*rc, monitor.Options{
+			Dir: filepath.Join(cfg.State, "git", rc.Name), Cache: objects, Timeout: cfg.Tuning.GitTimeout,
+		})
+		if err != nil {
+			a.store.Close()
+			return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
+		}
+		a.repos = append(a.repos, &repoState{cfg: rc, git: g, trigger: make(chan struct{}, 1), absent: map[string]bool{}})
+	}
+	a.sched = newScheduler(a)
+	return a, nil
+}
+
+// Run polls and releases until ctx is done, then shuts down: it stops
+// polling, lets running stages finish within shutdown_grace, cancels and
+// records the rest, and returns nil on a clean stop.
+func (a *App) Run(ctx context.Context) error {
+	defer a.store.Close()
+	defer a.closeRunners()
+
+	if err := a.recover(ctx); err != nil {
+		return fmt.Errorf("recovering interrupted stages: %w", err)
+	}
+
+	srv, err := a.serveHTTP()
+	if err != nil {
+		return err
+	}
+
+	// Releases run on their own context: shutdown lets them finish within
+	// the grace period before cancelling them.
+	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRuns()
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		a.sched.run(ctx, runCtx)
+	}()
+
+	var wg sync.WaitGroup
+	for _, r := range a.repos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.pollLoop(ctx, r)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.reviewLoop(ctx)
+	}()
+
+	<-ctx.Done()
+	a.log.Info("shutting down", "grace", a.cfg.Tuning.ShutdownGrace)
+	wg.Wait()
+	grace := time.NewTimer(a.cfg.Tuning.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-schedDone:
+	case <-grace.C:
+		a.log.Warn("shutdown grace elapsed; cancelling running stages")
+		cancelRuns()
+		<-schedDone
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	return nil
+}
+
+func (a *App) closeRunners() {
+	for _, r := range a.runners {
+		if c, ok := r.(runners.Closer); ok {
+			c.Close()
+		}
+	}
+}
+
+// Trigger asks for a poll of a repository now (a webhook); bursts
+// coalesce into one poll.
+func (a *App) Trigger(repo string) {
+	for _, r := range a.repos {
+		if r.cfg.Name == repo || repo == "" {
+			select {
+			case r.trigger <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// pollLoop polls one repository on a jittered interval, backing off
+// exponentially while it fails.
+func (a *App) pollLoop(ctx context.Context, r *repoState) {
+	log := a.log.With(keyRepo, r.cfg.Name)
+	for {
+		err := a.poll(ctx, r)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := a.cfg.PollInterval
+		r.mu.Lock()
+		if err != nil {
+			r.failures++
+			r.lastErr = err
+			wait = backoff(a.cfg.PollInterval, a.cfg.Tuning.BackoffMax, r.failures)
+		} else {
+			if r.failures > 0 {
+				log.Info("repository recovered", "after_failures", r.failures)
+			}
+			r.failures, r.lastErr, r.polled = 0, nil, true
+		}
+		r.mu.Unlock()
+		if err != nil {
+			log.Warn("poll failed", keyErr, err, "retry_in", wait.Round(time.Millisecond))
+		}
+		if !a.opts.NoJitter {
+			wait = jitter(wait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-r.trigger:
+			t.Stop()
+		}
+	}
+}
+
+// backoff is base doubled per consecutive failure, capped at max.
+func backoff(base, max time.Duration, failures int) time.Duration {
+	d := base
+	for i := 1; i < failures && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
+
+// jitter spreads d by ±10% so many daemons do not poll in step.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
+}
+
+// poll lists the repository's refs once and processes every environment
+// branch that moved.
+func (a *App) poll(ctx context.Context, r *repoState) error {
+	a.metrics.polls.WithLabelValues(r.cfg.Name).Inc()
+	tips, err := r.git.ListBranches(ctx)
+	seen := a.now()
+	if err != nil {
+		a.metrics.pollErrors.WithLabelValues(r.cfg.Name).Inc()
+		return err
+	}
+	if !r.watchedBefore {
+		for _, env := range a.cfg.Environments {
+			if b, err := a.store.Branch(ctx, r.cfg.Name, env.Name); err == nil && b.Known {
+				r.watchedBefore = true
+			}
+		}
+	}
+	defer func() { r.watchedBefore = true }()
+	var errs []error
+	for i := range a.cfg.Environments {
+		env := &a.cfg.Environments[i]
+		if err := a.processBranch(ctx, r, env, tips, seen); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			a.metrics.pollErrors.WithLabelValues(r.cfg.Name).Inc()
+			errs = append(errs, fmt.Errorf("%s: %w", env.Branch, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// afterApply wakes the scheduler when a batch queued releases.
+func (a *App) afterApply(b store.Batch) {
+	for _, r := range b.Records {
+		a.metrics.records.WithLabelValues(r.Environment, r.Status).Inc()
+		if r.Status == store.StatusPending && r.Phase == store.PhaseQueued {
+			a.sched.wake()
+		}
+	}
+}
+
+// seen remembers when the tip that produced a record was seen, for the
+// detection-latency metric.
+func (a *App) seen(rec *store.Record, at time.Time) {
+	if rec.Status != store.StatusPending {
+		return
+	}
+	a.seenMu.Lock()
+	defer a.seenMu.Unlock()
+	// The record has no id until the store assigns one; key by content.
+	a.seenAt[seenKey(rec)] = at
+}
+
+func seenKey(rec *store.Record) string {
+	return rec.Repository + "\x00" + rec.Environment + "\x00" + rec.Service + "\x00" + rec.Commit
+}
+
+func (a *App) takeSeen(rec *store.Record) (time.Time, bool) {
+	a.seenMu.Lock()
+	defer a.seenMu.Unlock()
+	k := seenKey(rec)
+	t, ok := a.seenAt[k]
+	delete(a.seenAt, k)
+	return t, ok
+}
+
+// Ready reports whether every repository was polled successfully once,
+// and the last error of each that is failing.
+func (a *App) Ready() (bool, map[string]string) {
+	ready := true
+	errs := map[string]string{}
+	for _, r := range a.repos {
+		r.mu.Lock()
+		if !r.polled {
+			ready = false
+		}
+		if r.lastErr != nil {
+			errs[r.cfg.Name] = r.lastErr.Error()
+		}
+		r.mu.Unlock()
+	}
+	return ready, errs
+}
+
+// Addr returns the HTTP listen address once Run started serving.
+func (a *App) Addr() string {
+	if a.opts.Listener != nil {
+		return a.opts.Listener.Addr().String()
+	}
+	return a.cfg.Listen
+}

@@ -1,0 +1,40 @@
+package app
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the daemon's Prometheus metrics, on a registry of its own so
+// several Apps can run in one test process.
+type metrics struct {
+	reg           *prometheus.Registry
+	polls         *prometheus.CounterVec
+	pollErrors    *prometheus.CounterVec
+	fetches       *prometheus.CounterVec
+	detection     prometheus.Histogram
+	records       *prometheus.CounterVec
+	stageDuration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitmon_polls_total",
+			Help: "Ref listings of a repository."}, []string{"repository"}),
+		pollErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitmon_poll_errors_total",
+			Help: "Polls of a repository that failed, and branches that could not be processed."}, []string{"repository"}),
+		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitmon_fetches_total",
+			Help: "Incremental fetches of a branch whose tip moved."}, []string{"repository"}),
+		detection: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gitmon_detection_latency_seconds",
+			Help:    "From a moved tip seen by a poll to the first stage of its release started.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitmon_records_total",
+			Help: "Records by environment and status (decided, then finished)."}, []string{"environment", "status"}),
+		stageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gitmon_stage_duration_seconds",
+			Help: "Stage durations by pipeline and status.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 18)}, []string{"pipeline", "status"}),
+	}
+	m.reg.MustRegister(m.polls, m.pollErrors, m.fetches, m.detection, m.records, m.stageDuration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

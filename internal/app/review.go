@@ -1,0 +1,65 @@
+package app
+
+import (
+	"context"
+
+	"github.com/gitmon-dev/gitmon/internal/store"
+	"github.com/gitmon-dev/gitmon/policy"
+)
+
+// review runs policy again for every record waiting on JIRA: it becomes
+// allowed, rejected, or keeps waiting until jira.unavailable_timeout.
+func (a *App) review(ctx context.Context) error {
+	pending, err := a.store.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range pending {
+		if rec.Phase != store.PhasePolicy {
+			continue
+		}
+		engine := a.engines[rec.Environment]
+		if engine == nil {
+			continue
+		}
+		sv, err := a.store.Service(ctx, rec.Repository, rec.Environment, rec.Service)
+		if err != nil {
+			return err
+		}
+		ch := &policy.Change{
+			Repository: rec.Repository, Environment: rec.Environment, Service: rec.Service, Action: policy.Action(rec.Action),
+			Commit:   policy.Commit{SHA: rec.Commit, Message: rec.Message, Author: policy.Identity{Email: rec.Author}, Committer: policy.Identity{Email: rec.Committer}},
+			LastGood: sv.LastGood, LastAttempted: sv.LastAttempted, Attribution: sv.Attribution, PendingSince: rec.PendingSince,
+		}
+		if rec.Action != string(policy.ActionRemove) {
+			ch.Requested = rec.Descriptor
+		}
+		v := engine.Evaluate(ctx, ch, a.now())
+		applyVerdict(rec, v)
+		var supersede []string
+		switch rec.Status {
+		case store.StatusPending:
+			if rec.Phase == store.PhaseQueued {
+				earlier, err := a.store.Records(ctx, store.Filter{Repository: rec.Repository, Environment: rec.Environment, Service: rec.Service, Status: []string{store.StatusPending}})
+				if err != nil {
+					return err
+				}
+				for _, e := range earlier {
+					if e.Seq < rec.Seq {
+						supersede = append(supersede, e.ID)
+					}
+				}
+			}
+		default:
+			t := a.now()
+			rec.FinishedAt = &t
+		}
+		if err := a.store.Decide(ctx, rec, supersede); err != nil {
+			return err
+		}
+		if rec.Phase == store.PhaseQueued {
+			a.sched.wake()
+		}
+	}
+	return nil
+}

@@ -1,0 +1,301 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gitmon-dev/gitmon/internal/store"
+	"github.com/gitmon-dev/gitmon/runners"
+)
+
+// scheduler runs queued releases: records in Seq order, one at a time per
+// (repository, environment, service), at most tuning.concurrency at once.
+type scheduler struct {
+	a       *App
+	wakeCh  chan struct{}
+	mu      sync.Mutex
+	running map[string]bool // service key → a release is running
+	slots   chan struct{}
+	wg      sync.WaitGroup
+}
+
+func newScheduler(a *App) *scheduler {
+	n := a.cfg.Tuning.Concurrency
+	if n <= 0 {
+		n = 1
+	}
+	return &scheduler{a: a, wakeCh: make(chan struct{}, 1), running: map[string]bool{}, slots: make(chan struct{}, n)}
+}
+
+func (s *scheduler) wake() {
+	select {
+	case s.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func serviceKey(r *store.Record) string {
+	return r.Repository + "\x00" + r.Environment + "\x00" + r.Service
+}
+
+// run dispatches until ctx is done, then waits for running releases, which
+// run on runCtx.
+func (s *scheduler) run(ctx, runCtx context.Context) {
+	defer s.wg.Wait()
+	tick := time.NewTicker(5 * time.Second) // a safety net; wake is the fast path
+	defer tick.Stop()
+	s.wake()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wakeCh:
+		case <-tick.C:
+		}
+		if err := s.dispatch(ctx, runCtx); err != nil && ctx.Err() == nil {
+			s.a.log.Error("dispatching releases", keyErr, err)
+		}
+	}
+}
+
+// dispatch starts every queued record that may start now.
+func (s *scheduler) dispatch(ctx, runCtx context.Context) error {
+	pending, err := s.a.store.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	blocked := map[string]bool{}
+	for _, rec := range pending {
+		key := serviceKey(rec)
+		// An earlier record of the same service, whatever it waits for,
+		// goes first: a later commit never starts before an earlier one.
+		if blocked[key] {
+			continue
+		}
+		blocked[key] = true
+		if rec.Phase != store.PhaseQueued {
+			continue
+		}
+		s.mu.Lock()
+		busy := s.running[key]
+		s.mu.Unlock()
+		if busy {
+			continue
+		}
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		default:
+			return nil // every slot busy: a finishing release wakes us
+		}
+		s.mu.Lock()
+		s.running[key] = true
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.running, key)
+				s.mu.Unlock()
+				<-s.slots
+				s.wake()
+			}()
+			if err := s.release(runCtx, rec); err != nil && runCtx.Err() == nil {
+				s.a.log.Error("release", keyRecord, rec.ID, keyErr, err)
+			}
+		}()
+	}
+	return nil
+}
+
+func newRunID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// release runs a record's stages in order, recording each before the next
+// starts. The first failure ends the release.
+func (s *scheduler) release(ctx context.Context, rec *store.Record) error {
+	a := s.a
+	env := a.cfg.Environment(rec.Environment)
+	if env == nil {
+		return fmt.Errorf("environment %s is no longer configured", rec.Environment)
+	}
+	names := env.Release
+	if rec.Action == "remove" {
+		names = env.Remove
+	}
+	stages := make([]store.Stage, len(names))
+	for i, n := range names {
+		stages[i] = store.Stage{Name: n, Runner: a.cfg.Pipelines[n].Runner, Status: store.StagePending, RunID: newRunID()}
+	}
+	start := a.now()
+	if err := a.store.StartRecord(ctx, rec.ID, stages, start); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // superseded meanwhile
+		}
+		return err
+	}
+	if seen, ok := a.takeSeen(rec); ok {
+		a.metrics.detection.Observe(start.Sub(seen).Seconds())
+	}
+	descJSON, err := json.Marshal(rec.Descriptor)
+	if err != nil {
+		return err
+	}
+	status := store.StatusSucceeded
+	for i := range stages {
+		st := &stages[i]
+		if status != store.StatusSucceeded {
+			st.Status = store.StageSkipped
+			if err := a.store.UpdateStage(context.WithoutCancel(ctx), rec.ID, i, *st); err != nil {
+				return err
+			}
+			continue
+		}
+		ok, err := s.stage(ctx, rec, i, st, descJSON)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			status = store.StatusFailed
+		}
+	}
+	a.metrics.records.WithLabelValues(rec.Environment, status).Inc()
+	return a.store.FinishRecord(context.WithoutCancel(ctx), rec.ID, status, a.now())
+}
+
+// stage runs one stage and records its outcome; it reports whether the
+// stage succeeded.
+func (s *scheduler) stage(ctx context.Context, rec *store.Record, i int, st *store.Stage, descJSON []byte) (bool, error) {
+	a := s.a
+	p := a.cfg.Pipelines[st.Name]
+	runner := a.runners[st.Name]
+	now := a.now()
+	st.Status, st.StartedAt = store.StageRunning, &now
+	wctx := context.WithoutCancel(ctx) // records are written even while shutting down
+	if err := a.store.UpdateStage(wctx, rec.ID, i, *st); err != nil {
+		return false, err
+	}
+	out := runners.NewOutput(int(a.cfg.Tuning.OutputCap.Int64()), a.cfg.Secrets())
+	sctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	req := &runners.Request{
+		Repository: rec.Repository, Environment: rec.Environment, Service: rec.Service, Version: rec.Version,
+		PreviousVersion: rec.PreviousVersion, Commit: rec.Commit, Author: rec.Author, Committer: rec.Committer,
+		Tickets: rec.Tickets, Stage: st.Name, Action: rec.Action, RunID: st.RunID, Descriptor: descJSON,
+	}
+	h := &stageHandle{a: a, rec: rec.ID, i: i, st: st}
+	var res runners.Result
+	var err error
+	if runner == nil {
+		err = fmt.Errorf("no runner for pipeline %s", st.Name)
+	} else {
+		res, err = runner.Run(sctx, req, out, h)
+	}
+	end := a.now()
+	st.FinishedAt, st.Output, st.URL, st.Message = &end, out.String(), res.URL, res.Message
+	switch {
+	case ctx.Err() != nil:
+		st.Status, st.Message = store.StageInterrupted, fmt.Sprintf("interrupted: gitmon shut down after %s of grace", a.cfg.Tuning.ShutdownGrace)
+	case sctx.Err() != nil:
+		st.Status, st.Message = store.StageFailed, fmt.Sprintf("timed out after %s", p.Timeout)
+	case err != nil:
+		st.Status, st.Message = store.StageFailed, runners.Redact(err.Error(), a.cfg.Secrets())
+	case res.OK:
+		st.Status = store.StageSucceeded
+	default:
+		st.Status = store.StageFailed
+	}
+	a.metrics.stageDuration.WithLabelValues(st.Name, st.Status).Observe(end.Sub(now).Seconds())
+	if err := a.store.UpdateStage(wctx, rec.ID, i, *st); err != nil {
+		return false, err
+	}
+	return st.Status == store.StageSucceeded, nil
+}
+
+// stageHandle saves a runner's handle into the stage record.
+type stageHandle struct {
+	a   *App
+	rec string
+	i   int
+	st  *store.Stage
+}
+
+func (h *stageHandle) Save(ctx context.Context, data json.RawMessage) error {
+	h.st.Handle = data
+	return h.a.store.UpdateStage(context.WithoutCancel(ctx), h.rec, h.i, *h.st)
+}
+
+// recover ends the releases a previous gitmon left running: a stage in
+// flight ends interrupted (its process group killed by its runner), the
+// stages after it are skipped, and the record fails. Completed stages are
+// never run again.
+func (a *App) recover(ctx context.Context) error {
+	running, err := a.store.Running(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range running {
+		now := a.now()
+		failed := false
+		for i := range rec.Stages {
+			st := &rec.Stages[i]
+			switch st.Status {
+			case store.StageRunning:
+				if r, ok := a.runners[st.Name].(runners.Recoverer); ok && len(st.Handle) > 0 {
+					if err := r.Recover(ctx, st.Handle); err != nil {
+						a.log.Warn("recovering a stage", keyRecord, rec.ID, "stage", st.Name, keyErr, err)
+					}
+				}
+				st.Status, st.FinishedAt = store.StageInterrupted, &now
+				st.Message = "interrupted: gitmon stopped while this stage ran"
+				failed = true
+			case store.StagePending:
+				st.Status = store.StageSkipped
+			case store.StageFailed, store.StageInterrupted:
+				failed = true
+			default:
+				continue
+			}
+			if err := a.store.UpdateStage(ctx, rec.ID, i, *st); err != nil {
+				return err
+			}
+		}
+		status := store.StatusSucceeded
+		if failed {
+			status = store.StatusFailed
+		}
+		if err := a.store.FinishRecord(ctx, rec.ID, status, now); err != nil {
+			return err
+		}
+		_ = a.store.AddEvent(ctx, store.Event{At: now, Repository: rec.Repository, Environment: rec.Environment, Kind: store.EventInterrupted,
+			Commit: rec.Commit, Commits: []string{}, Message: fmt.Sprintf("release of %s %s was running when gitmon stopped; it ended %s", rec.Service, rec.Version, status)})
+	}
+	return nil
+}
+
+// reviewLoop runs policy again for records waiting on JIRA.
+func (a *App) reviewLoop(ctx context.Context) {
+	t := time.NewTicker(max(a.cfg.PollInterval, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := a.review(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("reviewing pending records", keyErr, err)
+		}
+	}
+}

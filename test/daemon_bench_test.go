@@ -1,0 +1,181 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gitmon-dev/gitmon/internal/app"
+	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/gitmon-dev/gitmon/internal/store"
+	"github.com/gitmon-dev/gitmon/runners"
+)
+
+// noop is an in-process runner that succeeds at once and counts its runs.
+type noop struct{ runs atomic.Int64 }
+
+func (n *noop) Run(ctx context.Context, req *runners.Request, out io.Writer, h runners.Handle) (runners.Result, error) {
+	n.runs.Add(1)
+	return runners.Result{OK: true}, nil
+}
+
+// fastImport builds a bare repository at dir from a git fast-import stream:
+// a qa branch whose first commit holds `services` descriptors, followed by
+// `commits` commits, commit i bumping service i%services to 2.0.i.
+func fastImport(tb testing.TB, dir string, services, commits int) {
+	tb.Helper()
+	git(tb, "", "init", "-q", "--bare", dir)
+	var b bytes.Buffer
+	mark := 0
+	ts := int64(1_700_000_000)
+	commit := func(msg string, files map[string]string) {
+		mark++
+		ts++
+		fmt.Fprintf(&b, "commit refs/heads/qa\nmark :%d\nauthor Alice <alice@example.com> %d +0000\ncommitter Alice <alice@example.com> %d +0000\ndata %d\n%s\n", mark, ts, ts, len(msg), msg)
+		if mark > 1 {
+			fmt.Fprintf(&b, "from :%d\n", mark-1)
+		}
+		for path, content := range files {
+			fmt.Fprintf(&b, "M 100644 inline %s\ndata %d\n%s\n", path, len(content), content)
+		}
+	}
+	first := map[string]string{}
+	for i := 0; i < services; i++ {
+		first[fmt.Sprintf("services/svc-%04d.yaml", i)] = fmt.Sprintf("service: svc-%04d\nversion: 1.0.0\n", i)
+	}
+	commit("baseline", first)
+	for i := 0; i < commits; i++ {
+		s := i % services
+		commit(fmt.Sprintf("bump svc-%04d", s), map[string]string{
+			fmt.Sprintf("services/svc-%04d.yaml", s): fmt.Sprintf("service: svc-%04d\nversion: 2.0.%d\n", s, i),
+		})
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet")
+	cmd.Dir = dir
+	cmd.Env = gitEnv()
+	cmd.Stdin = &b
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("git fast-import: %v\n%s", err, out)
+	}
+}
+
+func gitEnv() []string {
+	return append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+}
+
+func git(tb testing.TB, dir string, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = gitEnv()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// benchDaemon starts an in-process daemon watching the bare repo at url
+// with a no-op deploy pipeline.
+func benchDaemon(tb testing.TB, url string, poll time.Duration) (*app.App, store.Store, *noop, func()) {
+	tb.Helper()
+	dir := tb.TempDir()
+	cfgText := fmt.Sprintf(`state: %s
+poll_interval: %s
+tuning: {concurrency: 8}
+repositories:
+  - {name: deployments, url: %q}
+environments:
+  - {name: qa, branch: qa, release: [deploy]}
+pipelines:
+  deploy: {runner: exec, command: ["/bin/true"]}
+policy: {committers: ["*@example.com"]}
+`, filepath.Join(dir, "state"), poll, url)
+	path := filepath.Join(dir, "gitmon.yaml")
+	os.WriteFile(path, []byte(cfgText), 0o644)
+	cfg, _, err := config.Load(path, config.Options{Mode: config.ModeServe})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, cfg.State, store.Options{Lock: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := &noop{}
+	a, err := app.New(ctx, cfg, app.Options{Store: st, Listener: ln, NoJitter: true,
+		Runners: map[string]runners.Runner{"deploy": n}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	return a, st, n, func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// BenchmarkThroughput1000 pushes 1,000 commits, each changing a different
+// one of 1,000 services, and measures from the poll that sees the tip to
+// every record terminal, with an in-process no-op runner. Goal: ≤ 10 s.
+func BenchmarkThroughput1000(b *testing.B) {
+	requireE2E(b, hasGit(), "git")
+	for b.Loop() {
+		b.StopTimer()
+		dir := b.TempDir()
+		bare := filepath.Join(dir, "repo.git")
+		fastImport(b, bare, 1000, 0)
+		a, st, n, stop := benchDaemon(b, bare, time.Hour)
+		waitFor(b, time.Minute, "baseline", func() bool { ok, _ := a.Ready(); return ok })
+		// 1,000 more commits land at once; the next poll sees them.
+		more := filepath.Join(dir, "more.git")
+		fastImport(b, more, 1000, 1000)
+		git(b, more, "push", "-q", "--force", bare, "qa:qa")
+		b.StartTimer()
+		a.Trigger("")
+		waitFor(b, 5*time.Minute, "1000 terminal records", func() bool {
+			recs, _ := st.Records(context.Background(), store.Filter{Status: []string{store.StatusSucceeded}})
+			return len(recs) >= 1000
+		})
+		b.StopTimer()
+		if got := n.runs.Load(); got != 1000 {
+			b.Errorf("runner ran %d times, want 1000", got)
+		}
+		stop()
+	}
+}
+
+func hasGit() bool {
+	_, err := exec.LookPath("git")
+	return err == nil
+}
