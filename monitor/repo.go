@@ -1,0 +1,415 @@
+package monitor
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5"
+	gitconfig "github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/go-git/go-git/v5/storage/memory"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/gitmon-dev/gitmon/internal/config"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultTimeout   = 60 * time.Second
+	DefaultWalkLimit = 10000
+	// DefaultDescriptors is the descriptors glob of a repository that
+	// names none.
+	DefaultDescriptors = "services/*.yaml"
+	// defaultCacheSize bounds the object cache of a Repo given none.
+	defaultCacheSize = 16 * cache.MiByte
+	// largeObject is the size from which a blob is streamed from its pack
+	// rather than read into memory (and the cache) whole.
+	largeObject = 1 << 20
+	// maxOpenPacks bounds the pack files a store keeps open.
+	maxOpenPacks = 8
+)
+
+// remoteName names the remote-tracking refs: refs/remotes/origin/B.
+const remoteName = "origin"
+
+// Options says where and how a Repo keeps its objects.
+type Options struct {
+	// Dir is this repository's on-disk object store, under the state
+	// folder. It is created if missing. One Repo owns it at a time.
+	Dir string
+	// Cache is the object cache, shared by every repository so that
+	// their total is bounded: cache.NewObjectLRU(size). Nil gives this
+	// Repo a small cache of its own.
+	Cache cache.Object
+	// Timeout bounds each network attempt (a ref listing, a fetch).
+	// Zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Repo is one configured repository: its remote, reached with the
+// configured credentials, and its local object store. It is safe for
+// concurrent use; calls that read or write the store are serialised.
+type Repo struct {
+	url     string // never holds credentials; shown through SanitizeURL
+	scheme  string // "https", "http", "ssh", "git" or "file"
+	timeout time.Duration
+	secrets []string // values scrubbed from error text
+	ca      []byte   // extra CA bundle for HTTPS
+	basic   *githttp.BasicAuth
+	sshUser string
+	sshKey  ssh.Signer
+	hosts   []string // known_hosts files; nil means the user's and the system's
+	lister  *git.Remote
+	files   glob // the descriptors, checked after each fetch
+
+	dir   string
+	cache cache.Object
+
+	mu     sync.Mutex // guards the store
+	st     *filesystem.Storage
+	remote *git.Remote // fetches into st
+}
+
+// NewRepo opens (or creates) the object store in opts.Dir for the
+// repository cfg describes, and prepares its transport. It does not
+// touch the network.
+func NewRepo(cfg config.Repository, opts Options) (*Repo, error) {
+	shown := config.SanitizeURL(cfg.URL)
+	if cfg.URL == "" {
+		return nil, errors.New("repository has no URL")
+	}
+	if opts.Dir == "" {
+		return nil, fmt.Errorf("repository %s: no folder for its objects", shown)
+	}
+	// go-git knows ssh:// only, not its git+ssh:// and ssh+git:// aliases.
+	for _, alias := range []string{"git+ssh://", "ssh+git://"} {
+		if len(cfg.URL) > len(alias) && strings.EqualFold(cfg.URL[:len(alias)], alias) {
+			cfg.URL = "ssh://" + cfg.URL[len(alias):]
+		}
+	}
+	ep, err := transport.NewEndpoint(cfg.URL)
+	if err != nil {
+		// The parse error may repeat the URL: don't wrap it.
+		return nil, fmt.Errorf("repository %s: not a Git URL", shown)
+	}
+	r := &Repo{
+		url:     cfg.URL,
+		scheme:  ep.Protocol,
+		timeout: opts.Timeout,
+		dir:     opts.Dir,
+		cache:   opts.Cache,
+	}
+	if r.timeout <= 0 {
+		r.timeout = DefaultTimeout
+	}
+	if r.cache == nil {
+		r.cache = cache.NewObjectLRU(defaultCacheSize)
+	}
+	pattern := cfg.Descriptors
+	if pattern == "" {
+		pattern = DefaultDescriptors
+	}
+	if r.files, err = newGlob(pattern); err != nil {
+		return nil, fmt.Errorf("repository %s: descriptors: %w", shown, err)
+	}
+	auth := cfg.Auth
+	for _, s := range []string{auth.Password.Value(), auth.SSHKey.Value()} {
+		if s != "" {
+			r.secrets = append(r.secrets, s)
+		}
+	}
+	// A short user name would garble messages if scrubbed ("git"); user
+	// names are not what leaks hurt.
+	if u := auth.Username.Value(); len(u) >= 4 {
+		r.secrets = append(r.secrets, u)
+	}
+
+	switch r.scheme {
+	case "https", "http":
+		if u, p := auth.Username.Value(), auth.Password.Value(); u != "" || p != "" {
+			r.basic = &githttp.BasicAuth{Username: u, Password: p}
+		}
+		if cfg.CAFile != "" {
+			pem, err := os.ReadFile(cfg.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("repository %s: reading ca_file: %w", shown, err)
+			}
+			if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("repository %s: ca_file %s holds no PEM certificate", shown, cfg.CAFile)
+			}
+			r.ca = pem
+		}
+	case "ssh":
+		if auth.SSHKey.Value() == "" {
+			return nil, fmt.Errorf("repository %s: an ssh URL needs auth.ssh_key_file", shown)
+		}
+		signer, err := ssh.ParsePrivateKey([]byte(auth.SSHKey.Value()))
+		if err != nil {
+			// The parse error never holds key material, but say only
+			// what is wrong.
+			var missing *ssh.PassphraseMissingError
+			if errors.As(err, &missing) {
+				return nil, fmt.Errorf("repository %s: the ssh key %s has a passphrase, which gitmon cannot use", shown, auth.SSHKey.File)
+			}
+			return nil, fmt.Errorf("repository %s: the ssh key %s cannot be parsed", shown, auth.SSHKey.File)
+		}
+		r.sshKey = signer
+		r.sshUser = ep.User
+		if r.sshUser == "" {
+			r.sshUser = "git"
+		}
+		if auth.KnownHostsFile != "" {
+			r.hosts = []string{auth.KnownHostsFile}
+		}
+	case "git", "file":
+	default:
+		return nil, fmt.Errorf("repository %s: unsupported transport %q", shown, r.scheme)
+	}
+	r.lister = git.NewRemote(memory.NewStorage(), &gitconfig.RemoteConfig{Name: remoteName, URLs: []string{cfg.URL}})
+	if err := r.open(); err != nil {
+		return nil, fmt.Errorf("repository %s: opening its object store %s: %w", shown, opts.Dir, err)
+	}
+	return r, nil
+}
+
+// open opens the store in r.dir, creating an empty bare repository there
+// if there is none.
+func (r *Repo) open() error {
+	if err := os.MkdirAll(r.dir, 0o700); err != nil {
+		return err
+	}
+	st := filesystem.NewStorageWithOptions(osfs.New(r.dir), r.cache, filesystem.Options{
+		ExclusiveAccess:      true,
+		MaxOpenDescriptors:   maxOpenPacks,
+		LargeObjectThreshold: largeObject,
+	})
+	if _, err := git.Open(st, nil); errors.Is(err, git.ErrRepositoryNotExists) {
+		if _, err := git.Init(st, nil); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	r.st = st
+	r.remote = git.NewRemote(st, &gitconfig.RemoteConfig{Name: remoteName, URLs: []string{r.url}})
+	return nil
+}
+
+// Close releases the store's open files. The Repo must not be used after.
+func (r *Repo) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.st == nil {
+		return nil
+	}
+	err := r.st.Close()
+	r.st = nil
+	return err
+}
+
+// ListBranches returns the remote's branches (name → commit SHA) from
+// its ref advertisement, without fetching anything.
+func (r *Repo) ListBranches(ctx context.Context) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	auth, proxy, err := r.transport(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list refs %s: %w", config.SanitizeURL(r.url), err)
+	}
+	refs, err := r.lister.ListContext(ctx, &git.ListOptions{
+		Auth:          auth,
+		CABundle:      r.ca,
+		ProxyOptions:  proxy,
+		PeelingOption: git.IgnorePeeled,
+	})
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, r.remoteErr(ctx, "list refs", err)
+	}
+	branches := make(map[string]string, len(refs))
+	for _, ref := range refs {
+		if ref.Type() == plumbing.HashReference && ref.Name().IsBranch() {
+			branches[ref.Name().Short()] = ref.Hash().String()
+		}
+	}
+	return branches, nil
+}
+
+// trackingRef is where Fetch keeps branch's tip.
+func trackingRef(branch string) plumbing.ReferenceName {
+	return plumbing.NewRemoteReferenceName(remoteName, branch)
+}
+
+// Fetch brings branch's commits into the local store, incrementally:
+// +refs/heads/B:refs/remotes/origin/B, so a force-pushed branch is
+// followed too. Should the store lack an object it claims to hold, Fetch
+// re-fetches the branch from scratch, and as a last resort rebuilds the
+// whole store (re-fetching every branch it held that still exists).
+func (r *Repo) Fetch(ctx context.Context, branch string) error {
+	if err := checkBranch(branch); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.st == nil {
+		return errors.New("repository is closed")
+	}
+	err := r.fetch(ctx, branch)
+	if err == nil || !isMissingObject(err) || ctx.Err() != nil {
+		return r.fetchErr(ctx, branch, err)
+	}
+	// Forget the branch: its tip no longer counts as something we have.
+	if rmErr := r.st.RemoveReference(trackingRef(branch)); rmErr != nil {
+		return fmt.Errorf("fetch %s: %w", branch, rmErr)
+	}
+	err = r.fetch(ctx, branch)
+	if err == nil || !isMissingObject(err) || ctx.Err() != nil {
+		return r.fetchErr(ctx, branch, err)
+	}
+	return r.fetchErr(ctx, branch, r.rebuild(ctx, branch))
+}
+
+// fetchErr makes a fetch error safe to return.
+func (r *Repo) fetchErr(ctx context.Context, branch string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var safe *remoteError
+	if errors.As(err, &safe) {
+		return err
+	}
+	return r.remoteErr(ctx, "fetch "+branch+" from", err)
+}
+
+// fetch is one attempt at fetching branches, with its own timeout. It
+// checks that each tip's commit and tree arrived.
+func (r *Repo) fetch(ctx context.Context, branches ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	auth, proxy, err := r.transport(ctx)
+	if err != nil {
+		return err
+	}
+	specs := make([]gitconfig.RefSpec, len(branches))
+	for i, b := range branches {
+		specs[i] = gitconfig.RefSpec("+" + plumbing.NewBranchReferenceName(b).String() + ":" + trackingRef(b).String())
+	}
+	err = r.remote.FetchContext(ctx, &git.FetchOptions{
+		RemoteName:   remoteName,
+		RefSpecs:     specs,
+		Auth:         auth,
+		CABundle:     r.ca,
+		ProxyOptions: proxy,
+		Tags:         git.NoTags,
+	})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		if ctx.Err() != nil {
+			return r.remoteErr(ctx, "fetch "+branches[0]+" from", err)
+		}
+		return err
+	}
+	for _, b := range branches {
+		ref, err := r.st.Reference(trackingRef(b))
+		if err != nil {
+			return fmt.Errorf("branch %s: %w after fetching", b, err)
+		}
+		if err := r.verify(ctx, ref.Hash()); err != nil {
+			return fmt.Errorf("branch %s at %s: %w", b, ref.Hash(), err)
+		}
+	}
+	return nil
+}
+
+// verify checks that what the daemon reads first at a fetched tip is in
+// the store: the commit, its first parent, its tree, and the descriptor
+// blobs. go-git trusts that an object it holds comes with everything it
+// reaches, so a damaged store shows up here rather than later.
+func (r *Repo) verify(ctx context.Context, tip plumbing.Hash) error {
+	c, err := r.commitObject(tip)
+	if err != nil {
+		return err
+	}
+	if len(c.ParentHashes) > 0 {
+		if _, err := r.commitObject(c.ParentHashes[0]); err != nil {
+			return err
+		}
+	}
+	t, err := r.tree(c.TreeHash)
+	if err != nil {
+		return err
+	}
+	var files []File
+	return r.list(ctx, r.files, "", 0, t, &files)
+}
+
+// rebuild empties the store and fetches branch again, with every other
+// branch the store held that the remote still has.
+func (r *Repo) rebuild(ctx context.Context, branch string) error {
+	held := []string{branch}
+	if refs, err := r.st.IterReferences(); err == nil {
+		_ = refs.ForEach(func(ref *plumbing.Reference) error {
+			if ref.Name().IsRemote() && ref.Name() != trackingRef(branch) {
+				held = append(held, ref.Name().String()[len("refs/remotes/"+remoteName+"/"):])
+			}
+			return nil
+		})
+	}
+	live, err := r.ListBranches(ctx)
+	if err != nil {
+		return err
+	}
+	var fetch []string
+	for _, b := range held {
+		if _, ok := live[b]; ok {
+			fetch = append(fetch, b)
+		}
+	}
+	if len(fetch) == 0 || fetch[0] != branch {
+		return fmt.Errorf("%w: %s", ErrNoBranch, branch)
+	}
+	_ = r.st.Close()
+	r.st = nil
+	if err := removeContents(r.dir); err != nil {
+		return fmt.Errorf("emptying the object store: %w", err)
+	}
+	if err := r.open(); err != nil {
+		return fmt.Errorf("reopening the object store: %w", err)
+	}
+	return r.fetch(ctx, fetch...)
+}
+
+func removeContents(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkBranch refuses a name that is not a valid branch, which could
+// otherwise change the meaning of a refspec.
+func checkBranch(branch string) error {
+	if branch == "" || branch[0] == '-' || plumbing.NewBranchReferenceName(branch).Validate() != nil {
+		return fmt.Errorf("%q is not a valid branch name", branch)
+	}
+	return nil
+}
