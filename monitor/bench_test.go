@@ -120,23 +120,28 @@ func BenchmarkListBranches(b *testing.B) {
 		{"http", config.Repository{URL: startHelperHTTP(b, repo), Insecure: true, Auth: basicAuth(token)}},
 	}
 	for _, s := range servers {
-		b.Run(s.name+"/go-git", func(b *testing.B) {
-			r := open(b, s.cfg)
-			ctx := context.Background()
-			if got, err := r.ListBranches(ctx); err != nil || len(got) != 3 {
-				b.Fatalf("ListBranches = %v, %v", got, err)
-			}
-			b.ReportAllocs()
-			cpu := cpuTime(syscall.RUSAGE_SELF)
-			n := 0
-			for b.Loop() {
-				if _, err := r.ListBranches(ctx); err != nil {
-					b.Fatal(err)
+		for _, lister := range []string{"gitmon", "go-git"} {
+			b.Run(s.name+"/"+lister, func(b *testing.B) {
+				r := open(b, s.cfg)
+				ctx := context.Background()
+				if lister == "go-git" {
+					r.lean = nil // go-git's ListContext, the fallback path
 				}
-				n++
-			}
-			b.ReportMetric(float64(cpuTime(syscall.RUSAGE_SELF)-cpu)/float64(n), "cpu-ns/op")
-		})
+				if got, err := r.ListBranches(ctx); err != nil || len(got) != 3 {
+					b.Fatalf("ListBranches = %v, %v", got, err)
+				}
+				b.ReportAllocs()
+				cpu := cpuTime(syscall.RUSAGE_SELF)
+				n := 0
+				for b.Loop() {
+					if _, err := r.ListBranches(ctx); err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				b.ReportMetric(float64(cpuTime(syscall.RUSAGE_SELF)-cpu)/float64(n), "cpu-ns/op")
+			})
+		}
 		for _, proto := range []string{"2", "0"} {
 			b.Run(s.name+"/ls-remote-v"+proto, func(b *testing.B) {
 				url := s.cfg.URL

@@ -65,6 +65,8 @@ var sentinels = []struct{ cause, ours error }{
 	{plumbing.ErrObjectNotFound, ErrNotFound},
 	{ErrNotFound, nil},
 	{ErrNoBranch, nil},
+	{ErrAuth, nil},         // from the lean ref listing
+	{ErrNoRepository, nil}, // from the lean ref listing
 	{context.DeadlineExceeded, nil},
 	{context.Canceled, nil},
 }

@@ -72,6 +72,7 @@ type Repo struct {
 	sshKey  ssh.Signer
 	hosts   []string // known_hosts files; nil means the user's and the system's
 	lister  *git.Remote
+	lean    *leanLister // nil: go-git lists refs
 	files   glob // the descriptors, checked after each fetch
 
 	dir   string
@@ -178,6 +179,11 @@ func NewRepo(cfg config.Repository, opts Options) (*Repo, error) {
 		return nil, fmt.Errorf("repository %s: unsupported transport %q", shown, r.scheme)
 	}
 	r.lister = git.NewRemote(memory.NewStorage(), &gitconfig.RemoteConfig{Name: remoteName, URLs: []string{cfg.URL}})
+	var user, pass string
+	if r.basic != nil {
+		user, pass = r.basic.Username, r.basic.Password
+	}
+	r.lean = newLeanLister(cfg.URL, r.scheme, r.ca, user, pass)
 	if err := r.open(); err != nil {
 		return nil, fmt.Errorf("repository %s: opening its object store %s: %w", shown, opts.Dir, err)
 	}
@@ -224,6 +230,15 @@ func (r *Repo) Close() error {
 func (r *Repo) ListBranches(ctx context.Context) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
+	if r.lean != nil {
+		refs, err := r.lean.list(ctx)
+		if !errors.Is(err, errProtocol) {
+			if err != nil {
+				return nil, r.remoteErr(ctx, "list refs", err)
+			}
+			return refs, nil
+		}
+	}
 	auth, proxy, err := r.transport(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list refs %s: %w", config.SanitizeURL(r.url), err)

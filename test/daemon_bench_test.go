@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,8 +152,8 @@ func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
 // every record terminal, with an in-process no-op runner. Goal: ≤ 10 s.
 func BenchmarkThroughput1000(b *testing.B) {
 	requireE2E(b, hasGit(), "git")
-	for b.Loop() {
-		b.StopTimer()
+	b.StopTimer()
+	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
 		bare := filepath.Join(dir, "repo.git")
 		fastImport(b, bare, 1000, 0)
@@ -162,12 +164,14 @@ func BenchmarkThroughput1000(b *testing.B) {
 		fastImport(b, more, 1000, 1000)
 		git(b, more, "push", "-q", "--force", bare, "qa:qa")
 		b.StartTimer()
+		start := time.Now()
 		a.Trigger("")
 		waitFor(b, 5*time.Minute, "1000 terminal records", func() bool {
 			recs, _ := st.Records(context.Background(), store.Filter{Status: []string{store.StatusSucceeded}})
 			return len(recs) >= 1000
 		})
 		b.StopTimer()
+		b.ReportMetric(time.Since(start).Seconds(), "s/1000commits")
 		if got := n.runs.Load(); got != 1000 {
 			b.Errorf("runner ran %d times, want 1000", got)
 		}
@@ -178,4 +182,135 @@ func BenchmarkThroughput1000(b *testing.B) {
 func hasGit() bool {
 	_, err := exec.LookPath("git")
 	return err == nil
+}
+
+// BenchmarkDetectionLatency commits a version bump, triggers a poll and
+// waits for the no-op deploy to start, b.N times. It reports the daemon's
+// own histogram: from the poll that saw the moved tip to the first stage
+// started (goal ≤ 50 ms).
+func BenchmarkDetectionLatency(b *testing.B) {
+	requireE2E(b, hasGit(), "git")
+	dir := b.TempDir()
+	bare := filepath.Join(dir, "repo.git")
+	fastImport(b, bare, 20, 0)
+	work := filepath.Join(dir, "work")
+	git(b, "", "clone", "-q", "--branch", "qa", bare, work)
+	a, _, n, stop := benchDaemon(b, bare, time.Hour)
+	defer stop()
+	waitFor(b, time.Minute, "baseline", func() bool { ok, _ := a.Ready(); return ok })
+	b.ResetTimer()
+	b.StopTimer()
+	for i := 0; i < b.N; i++ {
+		path := filepath.Join(work, "services", fmt.Sprintf("svc-%04d.yaml", i%20))
+		os.WriteFile(path, []byte(fmt.Sprintf("service: svc-%04d\nversion: 3.0.%d\n", i%20, i)), 0o644)
+		git(b, work, "-c", "user.name=Alice", "-c", "user.email=alice@example.com", "commit", "-qam", "bump")
+		git(b, work, "push", "-q", "origin", "qa")
+		want := n.runs.Load() + 1
+		b.StartTimer()
+		a.Trigger("")
+		waitFor(b, time.Minute, "the deploy to start", func() bool { return n.runs.Load() >= want })
+		b.StopTimer()
+	}
+	sum, count := histogram(b, a.Addr(), "gitmon_detection_latency_seconds")
+	if count > 0 {
+		b.ReportMetric(sum/count*1000, "ms-detection/op")
+	}
+}
+
+// histogram reads a histogram's sum and count from /metrics.
+func histogram(tb testing.TB, addr, name string) (sum, count float64) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		var v float64
+		if _, err := fmt.Sscanf(line, name+"_sum %g", &v); err == nil {
+			sum = v
+		}
+		if _, err := fmt.Sscanf(line, name+"_count %g", &v); err == nil {
+			count = v
+		}
+	}
+	return sum, count
+}
+
+// BenchmarkIdleRSS100Repos runs `gitmon serve` watching 100 repositories
+// (3 environment branches each, 10 services) until every one was polled
+// several times, and reports the process's resident memory (goal ≤ 100 MiB).
+func BenchmarkIdleRSS100Repos(b *testing.B) {
+	requireE2E(b, hasGit(), "git")
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		var repos strings.Builder
+		for r := 0; r < 100; r++ {
+			bare := filepath.Join(dir, fmt.Sprintf("r%03d.git", r))
+			fastImport(b, bare, 10, 0)
+			git(b, bare, "branch", "staging", "qa")
+			git(b, bare, "branch", "prod", "qa")
+			fmt.Fprintf(&repos, "  - {name: r%03d, url: %q}\n", r, bare)
+		}
+		addr := freeAddr(b)
+		cfg := fmt.Sprintf(`listen: %s
+state: ./state
+poll_interval: 1s
+repositories:
+%senvironments:
+  - {name: qa, branch: qa, release: [deploy]}
+  - {name: staging, branch: staging, release: [deploy]}
+  - {name: prod, branch: prod, release: [deploy]}
+pipelines:
+  deploy: {runner: exec, command: ["/bin/true"]}
+policy: {committers: ["*@example.com"]}
+`, addr, repos.String())
+		os.WriteFile(filepath.Join(dir, "gitmon.yaml"), []byte(cfg), 0o644)
+		cmd := exec.Command(gitmonBin, "serve", "--config", "gitmon.yaml")
+		cmd.Dir = dir
+		cmd.Env = gitEnv()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		ready := func() bool {
+			resp, err := http.Get("http://" + addr + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200
+		}
+		waitFor(b, 2*time.Minute, "ready", ready)
+		polls := func() float64 {
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err != nil {
+				return 0
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			total := 0.0
+			for _, l := range strings.Split(string(body), "\n") {
+				var name string
+				var v float64
+				if strings.HasPrefix(l, "gitmon_polls_total{") {
+					if _, err := fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%g", &v); err == nil {
+						total += v
+					}
+				}
+				_ = name
+			}
+			return total
+		}
+		waitFor(b, 2*time.Minute, "5 polls of every repository", func() bool { return polls() >= 500 })
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		var rssKB float64
+		for _, l := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(l, "VmRSS:") {
+				fmt.Sscanf(strings.TrimPrefix(l, "VmRSS:"), "%g", &rssKB)
+			}
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		b.ReportMetric(rssKB/1024, "MiB-RSS")
+	}
 }
