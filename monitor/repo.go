@@ -73,7 +73,7 @@ type Repo struct {
 	hosts   []string // known_hosts files; nil means the user's and the system's
 	lister  *git.Remote
 	lean    *leanLister // nil: go-git lists refs
-	files   glob // the descriptors, checked after each fetch
+	files   glob        // the descriptors, checked after each fetch
 
 	dir   string
 	cache cache.Object
