@@ -88,16 +88,17 @@ func (a *App) processBranch(ctx context.Context, r *repoState, env *config.Envir
 		return err
 	}
 
-	var unpause bool
+	// unpause lifts the branch's pause; restored says the branch is back
+	// on top of the commit it was paused at, so its rewrite of the
+	// paused-at history is no new force-push.
+	var unpause, restored bool
 	var events []store.Event
 	switch st.Paused {
 	case store.PauseForcePush:
+		// An anchor gitmon can no longer find counts as "not back".
 		back, err := r.git.IsAncestor(ctx, st.Anchor, tip)
-		if err != nil {
-			return err
-		}
-		if back {
-			unpause = true
+		if err == nil && back {
+			unpause, restored = true, true
 			events = append(events, a.event(r, env, store.EventUnpaused, tip,
 				fmt.Sprintf("branch %s is back on top of %s; %s resumes", env.Branch, short(st.Anchor), env.Name)))
 		} else {
@@ -113,15 +114,15 @@ func (a *App) processBranch(ctx context.Context, r *repoState, env *config.Envir
 		return fmt.Errorf("walk %s: %w", env.Branch, err)
 	}
 	var pause, anchor string
-	if rw != nil && !unpause {
+	if rw != nil && !restored {
 		events = append(events, store.Event{
 			At: a.now(), Repository: r.cfg.Name, Environment: env.Name, Branch: env.Branch, Kind: store.EventForcePush,
 			Commit: tip, Commits: rw.Dropped,
 			Message: fmt.Sprintf("branch %s was rewritten: %d processed commits dropped; merge base %s; policy force_push: %s",
 				env.Branch, len(rw.Dropped), orNone(short(rw.MergeBase)), env.Policy.ForcePush),
 		})
-		if env.Policy.ForcePush != policy.ForcePushAllow && st.Paused == "" {
-			pause, anchor = store.PauseForcePush, st.LastProcessed
+		if env.Policy.ForcePush != policy.ForcePushAllow && st.Paused != store.PauseForcePush {
+			pause, anchor, unpause = store.PauseForcePush, st.LastProcessed, false
 			run.paused = policy.RuleForcePush
 		}
 	}
