@@ -218,6 +218,11 @@ func (d *Daemon) Logs() string {
 func (d *Daemon) WaitReady() {
 	d.t.Helper()
 	d.Eventually(30*time.Second, "gitmon ready", func() bool {
+		select {
+		case <-d.done:
+			d.t.Fatalf("gitmon serve exited before it was ready: %v\n%s", d.exitErr, d.Logs())
+		default:
+		}
 		resp, err := http.Get("http://" + d.Addr + "/readyz")
 		if err != nil {
 			return false

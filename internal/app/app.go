@@ -63,6 +63,11 @@ type App struct {
 	sched   *scheduler
 	now     func() time.Time
 
+	// decideMu orders deciding a commit's records against starting a
+	// release: a record is superseded before it starts, or starts before
+	// a later commit is decided, never both half-way.
+	decideMu sync.Mutex
+
 	seenMu sync.Mutex
 	seenAt map[string]time.Time // record id → when its tip was seen
 }
@@ -243,17 +248,24 @@ func (a *App) pollLoop(ctx context.Context, r *repoState) {
 		}
 		wait := a.cfg.PollInterval
 		r.mu.Lock()
+		failures := r.failures
 		if err != nil {
 			r.failures++
 			r.lastErr = err
 			wait = backoff(a.cfg.PollInterval, a.cfg.Tuning.BackoffMax, r.failures)
 		} else {
-			if r.failures > 0 {
-				log.Info("repository recovered", "after_failures", r.failures)
-			}
 			r.failures, r.lastErr, r.polled = 0, nil, true
 		}
 		r.mu.Unlock()
+		// The event log records each outage once: when polling starts
+		// failing, and when it works again.
+		switch {
+		case err != nil && failures == 0:
+			a.repoEvent(ctx, r, store.EventPollError, fmt.Sprintf("polling %s fails: %v", config.SanitizeURL(r.cfg.URL), err))
+		case err == nil && failures > 0:
+			log.Info("repository recovered", "after_failures", failures)
+			a.repoEvent(ctx, r, store.EventRecovered, fmt.Sprintf("polling %s works again after %d failed attempts", config.SanitizeURL(r.cfg.URL), failures))
+		}
 		if err != nil {
 			log.Warn("poll failed", keyErr, err, "retry_in", wait.Round(time.Millisecond))
 		}
@@ -269,6 +281,14 @@ func (a *App) pollLoop(ctx context.Context, r *repoState) {
 		case <-r.trigger:
 			t.Stop()
 		}
+	}
+}
+
+// repoEvent appends an event about a whole repository.
+func (a *App) repoEvent(ctx context.Context, r *repoState, kind, msg string) {
+	err := a.store.AddEvent(ctx, store.Event{At: a.now(), Repository: r.cfg.Name, Kind: kind, Message: msg, Commits: []string{}})
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn("recording an event", keyRepo, r.cfg.Name, keyErr, err)
 	}
 }
 

@@ -149,13 +149,9 @@ func (a *App) processBranch(ctx context.Context, r *repoState, env *config.Envir
 		if err != nil {
 			return fmt.Errorf("diff %s: %w", short(c.SHA), err)
 		}
-		if err := run.commit(ctx, c, changes, &b); err != nil {
+		if err := a.decide(ctx, run, c, changes, &b); err != nil {
 			return err
 		}
-		if err := a.store.Apply(ctx, b); err != nil {
-			return err
-		}
-		a.afterApply(b)
 	}
 	return nil
 }
@@ -212,13 +208,21 @@ func (run *branchRun) firstSight(ctx context.Context, tip string, st store.Branc
 	}
 	b.Events = []store.Event{a.event(r, env, store.EventBaseline, tip,
 		fmt.Sprintf("first sight of %s at %s (%s): every descriptor is requested", env.Branch, short(tip), why))}
-	if err := run.commit(ctx, c, changes, &b); err != nil {
+	return a.decide(ctx, run, c, changes, &b)
+}
+
+// decide makes a commit's records and writes them with the branch's new
+// position, holding decideMu so no release starts in between.
+func (a *App) decide(ctx context.Context, run *branchRun, c monitor.Commit, changes []monitor.FileChange, b *store.Batch) error {
+	a.decideMu.Lock()
+	defer a.decideMu.Unlock()
+	if err := run.commit(ctx, c, changes, b); err != nil {
 		return err
 	}
-	if err := a.store.Apply(ctx, b); err != nil {
+	if err := a.store.Apply(ctx, *b); err != nil {
 		return err
 	}
-	a.afterApply(b)
+	a.afterApply(*b)
 	return nil
 }
 
@@ -399,7 +403,10 @@ func (run *branchRun) commit(ctx context.Context, c monitor.Commit, changes []mo
 				rec.Reasons = []policy.Reason{*reason}
 			}
 		}
-		if rec.Status == store.StatusPending && rec.Phase == store.PhaseQueued {
+		// A record that passed steps 1-4 supersedes the service's records
+		// that have not started; so does one already in place (a revert
+		// while a bad release waits), or the older one would start after it.
+		if rec.Status == store.StatusPending && rec.Phase == store.PhaseQueued || hasRule(rec, policy.RuleUnchanged) {
 			sup, err := a.pendingFor(ctx, r.cfg.Name, env.Name, name, b.Records)
 			if err != nil {
 				return err
@@ -518,6 +525,15 @@ func (a *App) pendingFor(ctx context.Context, repo, env, service string, inBatch
 		}
 	}
 	return ids, nil
+}
+
+func hasRule(rec *store.Record, rule string) bool {
+	for _, r := range rec.Reasons {
+		if r.Rule == rule {
+			return true
+		}
+	}
+	return false
 }
 
 func commitOf(c monitor.Commit) policy.Commit {

@@ -34,6 +34,21 @@ func (a *App) review(ctx context.Context) error {
 		if rec.Action != string(policy.ActionRemove) {
 			ch.Requested = rec.Descriptor
 		}
+		if err := a.reviewOne(ctx, engine, ch, rec); err != nil {
+			return err
+		}
+		if rec.Phase == store.PhaseQueued {
+			a.sched.wake()
+		}
+	}
+	return nil
+}
+
+// reviewOne decides one pending record again, holding decideMu.
+func (a *App) reviewOne(ctx context.Context, engine *policy.Engine, ch *policy.Change, rec *store.Record) error {
+	a.decideMu.Lock()
+	defer a.decideMu.Unlock()
+	{
 		v := engine.Evaluate(ctx, ch, a.now())
 		applyVerdict(rec, v)
 		var supersede []string
@@ -54,12 +69,6 @@ func (a *App) review(ctx context.Context) error {
 			t := a.now()
 			rec.FinishedAt = &t
 		}
-		if err := a.store.Decide(ctx, rec, supersede); err != nil {
-			return err
-		}
-		if rec.Phase == store.PhaseQueued {
-			a.sched.wake()
-		}
+		return a.store.Decide(ctx, rec, supersede)
 	}
-	return nil
 }

@@ -139,7 +139,19 @@ func (s *scheduler) release(ctx context.Context, rec *store.Record) error {
 		stages[i] = store.Stage{Name: n, Runner: a.cfg.Pipelines[n].Runner, Status: store.StagePending, RunID: newRunID()}
 	}
 	start := a.now()
-	if err := a.store.StartRecord(ctx, rec.ID, stages, start); err != nil {
+	a.decideMu.Lock()
+	// The previous version is the last attempted as the release starts
+	// (StartRecord records the same).
+	sv, err := a.store.Service(ctx, rec.Repository, rec.Environment, rec.Service)
+	if err == nil {
+		rec.PreviousVersion = ""
+		if sv.LastAttempted != nil {
+			rec.PreviousVersion = sv.LastAttempted.Version
+		}
+		err = a.store.StartRecord(ctx, rec.ID, stages, start)
+	}
+	a.decideMu.Unlock()
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil // superseded meanwhile
 		}

@@ -242,8 +242,8 @@ func (l *loader) top(raw rawConfig, cfg *Config) {
 	cfg.PollInterval = DefaultPollInterval
 	if raw.PollInterval != nil {
 		cfg.PollInterval = *raw.PollInterval
-		if cfg.PollInterval < time.Second && !l.failed("poll_interval") {
-			l.errorf("poll_interval", "%s is too short: at least 1s", cfg.PollInterval)
+		if cfg.PollInterval < 100*time.Millisecond && !l.failed("poll_interval") {
+			l.errorf("poll_interval", "%s is too short: at least 100ms", cfg.PollInterval)
 		}
 	}
 

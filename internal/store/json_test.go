@@ -50,6 +50,9 @@ func historyRecords(t *testing.T) []*Record {
 		{Commit: sha(1), Author: "alice@example.com", Committer: "alice@example.com", Fields: []string{"version"}},
 		{Commit: sha(2), Author: "bob@example.com", Committer: "bob@example.com"},
 	}
+	// The baseline makes 1.4.1 the last attempted: the previous version.
+	must(t, s.Apply(ctx, Batch{Repository: "deployments", Environment: "qa", Branch: "qa", Commit: sha(9), Baseline: true,
+		Services: []Service{{Repository: "deployments", Environment: "qa", Service: "payments", Present: true, Current: desc(t, "payments", "1.4.1", "")}}}))
 	waiting := pendingRecord(t, 3, "1.4.3")
 	waiting.ID = "01JNKQ8Z0000000000000000A2"
 	waiting.Phase = PhasePolicy

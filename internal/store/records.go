@@ -342,8 +342,26 @@ func (s *SQLite) StartRecord(ctx context.Context, id string, stages []Stage, at 
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE records SET status = ?, started_at = ? WHERE id = ?`,
-			StatusRunning, nullTime(at), id); err != nil {
+		// The previous version is the last attempted one as the release
+		// starts, not as the record was decided: an earlier release of the
+		// service may have started in between.
+		var prev sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT last_attempted FROM services WHERE repository = ? AND environment = ? AND service = ?`,
+			t.repository, t.environment, t.service).Scan(&prev); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		prevVersion := ""
+		if prev.Valid && prev.String != "" {
+			var d struct {
+				Version string `json:"version"`
+			}
+			if err := json.Unmarshal([]byte(prev.String), &d); err != nil {
+				return fmt.Errorf("last attempted descriptor: %w", err)
+			}
+			prevVersion = d.Version
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE records SET status = ?, started_at = ?, previous_version = ? WHERE id = ?`,
+			StatusRunning, nullTime(at), prevVersion, id); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM stages WHERE record_id = ?`, id); err != nil {

@@ -167,6 +167,22 @@ func countTokens(b []byte) int {
 	return bytes.Count(b, []byte{'\n'}) + bytes.Count(b, []byte{','}) + bytes.Count(b, []byte{':'})
 }
 
+// parserProblems are the messages of yaml.v3's parser (parserc.go), as
+// opposed to its scanner's.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+}
+
 func syntaxError(err error, lim Limits) error {
 	msg := err.Error()
 	line := 0
@@ -175,6 +191,11 @@ func syntaxError(err error, lim Limits) error {
 		msg = m[2]
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	if line > 0 && parserProblems[msg] {
+		// yaml.v3 adds 1 to the 0-based line of scanner errors only;
+		// parser errors name the 0-based line where the construct began.
+		line++
 	}
 	if strings.HasPrefix(msg, "exceeded max depth") && lim.MaxDepth > 0 {
 		// The YAML library's own cap (10000) is far above ours.
