@@ -29,7 +29,7 @@ const helperServeEnv = "GITMON_HELPER_HTTP_REPO"
 func TestHelperHTTPServer(t *testing.T) {
 	bare := os.Getenv(helperServeEnv)
 	if bare == "" {
-		t.Skip("helper process only")
+		return // only the benchmark's child process runs this
 	}
 	h, err := gitserver.NewHTTPHandler(bare, user, token, os.Stderr)
 	if err != nil {

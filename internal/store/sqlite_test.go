@@ -166,7 +166,7 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 func TestCrashHelper(t *testing.T) {
 	dir := os.Getenv("GITMON_STORE_CRASH_DIR")
 	if dir == "" {
-		t.Skip("helper process")
+		return // only a child process of TestCrash runs this
 	}
 	ctx := context.Background()
 	s, err := Open(ctx, dir, Options{Lock: true})
