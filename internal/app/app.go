@@ -249,12 +249,13 @@ func (a *App) pollLoop(ctx context.Context, r *repoState) {
 		wait := a.cfg.PollInterval
 		r.mu.Lock()
 		failures := r.failures
+		r.polled = true // a failed poll is a poll: /readyz shows its error
 		if err != nil {
 			r.failures++
 			r.lastErr = err
 			wait = backoff(a.cfg.PollInterval, a.cfg.Tuning.BackoffMax, r.failures)
 		} else {
-			r.failures, r.lastErr, r.polled = 0, nil, true
+			r.failures, r.lastErr = 0, nil
 		}
 		r.mu.Unlock()
 		// The event log records each outage once: when polling starts
@@ -376,8 +377,8 @@ func (a *App) takeSeen(rec *store.Record) (time.Time, bool) {
 	return t, ok
 }
 
-// Ready reports whether every repository was polled successfully once,
-// and the last error of each that is failing.
+// Ready reports whether every repository was polled once (successfully
+// or not), and the last error of each repository that is failing.
 func (a *App) Ready() (bool, map[string]string) {
 	ready := true
 	errs := map[string]string{}
