@@ -79,10 +79,6 @@ type repoState struct {
 	trigger chan struct{} // coalescing: size 1
 	// absent are env branches this process saw missing.
 	absent map[string]bool
-	// watchedBefore is true once any env branch of the repository was
-	// processed, by this process or an earlier one: a branch gitmon first
-	// sees after that "appeared while gitmon was watching".
-	watchedBefore bool
 
 	mu       sync.Mutex
 	polled   bool
@@ -320,14 +316,6 @@ func (a *App) poll(ctx context.Context, r *repoState) error {
 		a.metrics.pollErrors.WithLabelValues(r.cfg.Name).Inc()
 		return err
 	}
-	if !r.watchedBefore {
-		for _, env := range a.cfg.Environments {
-			if b, err := a.store.Branch(ctx, r.cfg.Name, env.Name); err == nil && b.Known {
-				r.watchedBefore = true
-			}
-		}
-	}
-	defer func() { r.watchedBefore = true }()
 	var errs []error
 	for i := range a.cfg.Environments {
 		env := &a.cfg.Environments[i]

@@ -64,6 +64,20 @@ func (a *App) processBranch(ctx context.Context, r *repoState, env *config.Envir
 					fmt.Sprintf("branch %s was deleted; %s is paused until `gitmon resume --env %s` or the branch returns; nothing is removed", env.Branch, env.Name, env.Name))},
 			})
 		}
+		if !st.Known && !r.absent[env.Branch] {
+			// Remember, durably, that the branch did not exist: when it
+			// appears, its descriptors are requested, not baselined.
+			seen, err := a.sawAbsent(ctx, r, env)
+			if err != nil {
+				return err
+			}
+			if !seen {
+				if err := a.store.AddEvent(ctx, a.event(r, env, store.EventBranchAbsent, "",
+					fmt.Sprintf("branch %s does not exist yet; when it appears, every descriptor at its tip is requested", env.Branch))); err != nil {
+					return err
+				}
+			}
+		}
 		r.absent[env.Branch] = true
 		return nil
 	case st.Known && tip == st.LastProcessed:
@@ -170,7 +184,13 @@ func (run *branchRun) firstSight(ctx context.Context, tip string, st store.Branc
 		return err
 	}
 	run.services = map[string]*store.Service{}
-	appeared := r.absent[env.Branch] || r.watchedBefore
+	appeared := r.absent[env.Branch]
+	if !appeared {
+		var err error
+		if appeared, err = a.sawAbsent(ctx, r, env); err != nil {
+			return err
+		}
+	}
 	if env.Initial == config.InitialBaseline && !appeared {
 		b := store.Batch{Repository: r.cfg.Name, Environment: env.Name, Branch: env.Branch, Commit: tip, Baseline: true}
 		var names, broken []string
@@ -224,6 +244,20 @@ func (a *App) decide(ctx context.Context, run *branchRun, c monitor.Commit, chan
 	}
 	a.afterApply(*b)
 	return nil
+}
+
+// sawAbsent reports whether gitmon ever recorded the branch as absent.
+func (a *App) sawAbsent(ctx context.Context, r *repoState, env *config.Environment) (bool, error) {
+	evs, err := a.store.Events(ctx, store.Filter{Repository: r.cfg.Name, Environment: env.Name})
+	if err != nil {
+		return false, err
+	}
+	for _, e := range evs {
+		if e.Kind == store.EventBranchAbsent && e.Branch == env.Branch {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // load reads the services' state at the last processed commit.

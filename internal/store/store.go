@@ -142,6 +142,7 @@ const (
 	EventBaseline      = "baseline"
 	EventForcePush     = "force_push"
 	EventBranchDeleted = "branch_deleted"
+	EventBranchAbsent  = "branch_absent" // an environment branch that does not exist yet
 	EventPollError     = "poll_error"
 	EventRecovered     = "poll_recovered"
 	EventResume        = "resume"
