@@ -48,6 +48,8 @@ type Options struct {
 	Runners map[string]runners.Runner
 	// NoJitter polls on exact intervals.
 	NoJitter bool
+	// Announcer hears about records (default: nobody).
+	Announcer Announcer
 }
 
 // App is a running gitmon daemon.
@@ -94,6 +96,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Announcer == nil {
+		opts.Announcer = noAnnouncer{}
 	}
 	a := &App{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now, engines: map[string]*policy.Engine{},
 		runners: map[string]runners.Runner{}, metrics: newMetrics(), seenAt: map[string]time.Time{}}
@@ -330,12 +335,16 @@ func (a *App) poll(ctx context.Context, r *repoState) error {
 	return errors.Join(errs...)
 }
 
-// afterApply wakes the scheduler when a batch queued releases.
-func (a *App) afterApply(b store.Batch) {
+// afterApply wakes the scheduler when a batch queued releases, and
+// announces the records that ended at their decision.
+func (a *App) afterApply(ctx context.Context, b store.Batch) {
 	for _, r := range b.Records {
 		a.metrics.records.WithLabelValues(r.Environment, r.Status).Inc()
-		if r.Status == store.StatusPending && r.Phase == store.PhaseQueued {
+		switch {
+		case r.Status == store.StatusPending && r.Phase == store.PhaseQueued:
 			a.sched.wake()
+		case r.Status == store.StatusRejected || r.Status == store.StatusSkipped:
+			a.opts.Announcer.Decided(ctx, r)
 		}
 	}
 }

@@ -242,7 +242,7 @@ func (a *App) decide(ctx context.Context, run *branchRun, c monitor.Commit, chan
 	if err := a.store.Apply(ctx, *b); err != nil {
 		return err
 	}
-	a.afterApply(*b)
+	a.afterApply(ctx, *b)
 	return nil
 }
 

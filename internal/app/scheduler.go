@@ -164,6 +164,8 @@ func (s *scheduler) release(ctx context.Context, rec *store.Record) error {
 	if err != nil {
 		return err
 	}
+	rec.Status, rec.Stages = store.StatusRunning, stages
+	a.opts.Announcer.Started(ctx, rec)
 	status := store.StatusSucceeded
 	for i := range stages {
 		st := &stages[i]
@@ -183,7 +185,13 @@ func (s *scheduler) release(ctx context.Context, rec *store.Record) error {
 		}
 	}
 	a.metrics.records.WithLabelValues(rec.Environment, status).Inc()
-	return a.store.FinishRecord(context.WithoutCancel(ctx), rec.ID, status, a.now())
+	end := a.now()
+	if err := a.store.FinishRecord(context.WithoutCancel(ctx), rec.ID, status, end); err != nil {
+		return err
+	}
+	rec.Status, rec.Stages, rec.FinishedAt = status, stages, &end
+	a.opts.Announcer.Finished(context.WithoutCancel(ctx), rec)
+	return nil
 }
 
 // stage runs one stage and records its outcome; it reports whether the
