@@ -63,7 +63,10 @@ type App struct {
 	repos   []*repoState
 	metrics *metrics
 	sched   *scheduler
-	now     func() time.Time
+	// reattach are releases recover found running on runners that can
+	// follow them; the scheduler takes them up first.
+	reattach []reattachJob
+	now      func() time.Time
 
 	// decideMu orders deciding a commit's records against starting a
 	// release: a record is superseded before it starts, or starts before
@@ -131,6 +134,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		}
 		if e, ok := r.(*runners.Exec); ok {
 			e.Dir = cfg.Dir // commands run in the config's folder
+		}
+		// Runners that can check their setup do so now (a Jenkins job
+		// lacking a parameter would silently drop it): serve refuses to
+		// start rather than fail every release later.
+		if c, ok := r.(interface{ Check(context.Context) error }); ok {
+			if err := c.Check(ctx); err != nil {
+				return nil, fmt.Errorf("pipeline %s: %w", name, err)
+			}
 		}
 		a.runners[name] = r
 	}

@@ -48,6 +48,9 @@ func serviceKey(r *store.Record) string {
 // run on runCtx.
 func (s *scheduler) run(ctx, runCtx context.Context) {
 	defer s.wg.Wait()
+	for _, j := range s.a.reattach {
+		s.follow(runCtx, j)
+	}
 	tick := time.NewTicker(5 * time.Second) // a safety net; wake is the fast path
 	defer tick.Stop()
 	s.wake()
@@ -116,6 +119,41 @@ func (s *scheduler) dispatch(ctx, runCtx context.Context) error {
 	return nil
 }
 
+// reattachJob is a release whose stage i ran when gitmon stopped, on a
+// runner that can follow it.
+type reattachJob struct {
+	rec *store.Record
+	i   int
+}
+
+// follow finishes a release left running by a previous gitmon: its runner
+// follows stage j.i to its end, then the remaining stages run.
+func (s *scheduler) follow(runCtx context.Context, j reattachJob) {
+	key := serviceKey(j.rec)
+	s.mu.Lock()
+	s.running[key] = true
+	s.mu.Unlock()
+	s.slots <- struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.running, key)
+			s.mu.Unlock()
+			<-s.slots
+			s.wake()
+		}()
+		descJSON, err := json.Marshal(j.rec.Descriptor)
+		if err == nil {
+			err = s.runStages(runCtx, j.rec, j.rec.Stages, j.i, store.StatusSucceeded, descJSON, j.rec.Stages[j.i].Handle)
+		}
+		if err != nil && runCtx.Err() == nil {
+			s.a.log.Error("following a release after restart", keyRecord, j.rec.ID, keyErr, err)
+		}
+	}()
+}
+
 func newRunID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
@@ -166,8 +204,18 @@ func (s *scheduler) release(ctx context.Context, rec *store.Record) error {
 	}
 	rec.Status, rec.Stages = store.StatusRunning, stages
 	a.opts.Announcer.Started(ctx, rec)
-	status := store.StatusSucceeded
-	for i := range stages {
+	return s.runStages(ctx, rec, stages, 0, store.StatusSucceeded, descJSON, nil)
+}
+
+// runStages runs stages[from:] of a started record, recording each before
+// the next starts, and ends the record. status is the record's status so
+// far (a failed stage before from means the rest are skipped).
+//
+// reattach, when set, is the saved handle of stages[from], a run started
+// before a restart that its runner follows instead of starting anew.
+func (s *scheduler) runStages(ctx context.Context, rec *store.Record, stages []store.Stage, from int, status string, descJSON []byte, reattach json.RawMessage) error {
+	a := s.a
+	for i := from; i < len(stages); i++ {
 		st := &stages[i]
 		if status != store.StatusSucceeded {
 			st.Status = store.StageSkipped
@@ -176,7 +224,11 @@ func (s *scheduler) release(ctx context.Context, rec *store.Record) error {
 			}
 			continue
 		}
-		ok, err := s.stage(ctx, rec, i, st, descJSON)
+		var handle json.RawMessage
+		if i == from {
+			handle = reattach
+		}
+		ok, err := s.stage(ctx, rec, i, st, descJSON, handle)
 		if err != nil {
 			return err
 		}
@@ -196,12 +248,16 @@ func (s *scheduler) release(ctx context.Context, rec *store.Record) error {
 
 // stage runs one stage and records its outcome; it reports whether the
 // stage succeeded.
-func (s *scheduler) stage(ctx context.Context, rec *store.Record, i int, st *store.Stage, descJSON []byte) (bool, error) {
+func (s *scheduler) stage(ctx context.Context, rec *store.Record, i int, st *store.Stage, descJSON []byte, reattach json.RawMessage) (bool, error) {
 	a := s.a
 	p := a.cfg.Pipelines[st.Name]
 	runner := a.runners[st.Name]
 	now := a.now()
-	st.Status, st.StartedAt = store.StageRunning, &now
+	if reattach == nil || st.StartedAt == nil {
+		st.StartedAt = &now
+	}
+	now = *st.StartedAt
+	st.Status = store.StageRunning
 	wctx := context.WithoutCancel(ctx) // records are written even while shutting down
 	if err := a.store.UpdateStage(wctx, rec.ID, i, *st); err != nil {
 		return false, err
@@ -217,9 +273,13 @@ func (s *scheduler) stage(ctx context.Context, rec *store.Record, i int, st *sto
 	h := &stageHandle{a: a, rec: rec.ID, i: i, st: st}
 	var res runners.Result
 	var err error
-	if runner == nil {
+	switch ra, ok := runner.(runners.Reattacher); {
+	case runner == nil:
 		err = fmt.Errorf("no runner for pipeline %s", st.Name)
-	} else {
+	case reattach != nil && ok:
+		fmt.Fprintf(out, "gitmon restarted: following the run started before\n")
+		res, err = ra.Reattach(sctx, req, reattach, out)
+	default:
 		res, err = runner.Run(sctx, req, out, h)
 	}
 	end := a.now()
@@ -265,11 +325,18 @@ func (a *App) recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+records:
 	for _, rec := range running {
 		now := a.now()
 		failed := false
 		for i := range rec.Stages {
 			st := &rec.Stages[i]
+			if _, ok := a.runners[st.Name].(runners.Reattacher); ok && st.Status == store.StageRunning && len(st.Handle) > 0 && !failed {
+				// A Jenkins build (say) goes on without gitmon: follow it
+				// rather than fail it, and never run it twice.
+				a.reattach = append(a.reattach, reattachJob{rec: rec, i: i})
+				continue records
+			}
 			switch st.Status {
 			case store.StageRunning:
 				if r, ok := a.runners[st.Name].(runners.Recoverer); ok && len(st.Handle) > 0 {
