@@ -4,13 +4,17 @@ BIN       ?= bin/gitmon
 TESTFLAGS ?=
 FUZZTIME  ?= 30s
 
-.PHONY: help build test check demo bench fuzz deps clean
+.PHONY: help build proto test check demo bench fuzz deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-build: ## build bin/gitmon (static, no cgo)
+build: ## build bin/gitmon (static, no cgo) and the example plugin bin/gitmon-smoke
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/gitmon
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/gitmon-smoke ./plugins/examples/smoke
+
+proto: ## regenerate plugins/proto (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
+	$(GO) generate ./plugins/proto
 
 deps: ## install what the tests need (git, sshd) when root, or say what is missing
 	@./scripts/deps.sh

@@ -99,6 +99,12 @@ type Env struct {
 	EnvironmentHealthcheckHosts map[string]*[]string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// PluginDir is where a plugin pipeline without a path is looked up,
+	// as PluginDir/<pipeline name> (config.Config.PluginDir).
+	PluginDir string
+	// Jenkins is integrations.jenkins, for the jenkins runner (nil when
+	// it is not configured).
+	Jenkins *config.Jenkins
 }
 
 // Factory builds a runner for one pipeline.

@@ -19,6 +19,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/cache"
 
 	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/gitmon-dev/gitmon/internal/integrations/jira"
+	"github.com/gitmon-dev/gitmon/internal/notify"
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/monitor"
 	"github.com/gitmon-dev/gitmon/policy"
@@ -66,7 +68,11 @@ type App struct {
 	// reattach are releases recover found running on runners that can
 	// follow them; the scheduler takes them up first.
 	reattach []reattachJob
-	now      func() time.Time
+	// jira is the JIRA integration (nil when not configured); worker
+	// delivers the outbox (nil when no integration is configured).
+	jira   *jira.Client
+	worker *notify.Worker
+	now    func() time.Time
 
 	// decideMu orders deciding a commit's records against starting a
 	// release: a record is superseded before it starts, or starts before
@@ -106,16 +112,27 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a := &App{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now, engines: map[string]*policy.Engine{},
 		runners: map[string]runners.Runner{}, metrics: newMetrics(), seenAt: map[string]time.Time{}}
 
+	if ig := cfg.Integrations.Jira; ig != nil {
+		c, err := jira.New(*ig, jira.Options{Now: opts.Now})
+		if err != nil {
+			return nil, fmt.Errorf("integrations.jira: %w", err)
+		}
+		a.jira = c
+		if opts.Tickets == nil {
+			a.opts.Tickets = c // policy's ticket lookup
+		}
+	}
 	for i := range cfg.Environments {
 		env := &cfg.Environments[i]
-		e, err := policy.New(env.Policy, opts.Tickets)
+		e, err := policy.New(env.Policy, a.opts.Tickets)
 		if err != nil {
 			return nil, fmt.Errorf("environment %s: %w", env.Name, err)
 		}
 		a.engines[env.Name] = e
 	}
 	renv := runners.Env{Secrets: cfg.Secrets(), LookupEnv: os.LookupEnv, HealthcheckHosts: cfg.Policy.Changes.HealthcheckHosts,
-		EnvironmentHealthcheckHosts: map[string]*[]string{}, Now: opts.Now}
+		EnvironmentHealthcheckHosts: map[string]*[]string{}, Now: opts.Now,
+		PluginDir: cfg.PluginDir, Jenkins: cfg.Integrations.Jenkins}
 	for _, env := range cfg.Environments {
 		renv.EnvironmentHealthcheckHosts[env.Name] = env.Policy.Changes.HealthcheckHosts
 	}
@@ -166,6 +183,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		}
 		a.repos = append(a.repos, &repoState{cfg: rc, git: g, trigger: make(chan struct{}, 1), absent: map[string]bool{}})
 	}
+	if err := a.setupIntegrations(); err != nil {
+		a.store.Close()
+		return nil, err
+	}
 	a.sched = newScheduler(a)
 	return a, nil
 }
@@ -209,6 +230,13 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.reviewLoop(ctx)
 	}()
+	if a.worker != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.worker.Run(ctx) // undelivered items stay in the outbox for the next start
+		}()
+	}
 
 	<-ctx.Done()
 	a.log.Info("shutting down", "grace", a.cfg.Tuning.ShutdownGrace)

@@ -273,4 +273,17 @@ type Store interface {
 	Resume(ctx context.Context, env, repo, actor string) ([]Branch, error)
 
 	Close() error
+
+	// Enqueue adds notifications to the outbox, ignoring keys already
+	// there.
+	Enqueue(ctx context.Context, items ...OutboxItem) error
+	// DueOutbox returns at most limit unsent items due at now, earliest
+	// first.
+	DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
+	// MarkSent records a delivery and what the far side answered.
+	MarkSent(ctx context.Context, id int64, externalID string, at time.Time) error
+	// MarkFailed records a failed delivery and when to try again.
+	MarkFailed(ctx context.Context, id int64, errText string, next time.Time) error
+	// OutboxItem returns the item with key; false if there is none.
+	OutboxItem(ctx context.Context, key string) (OutboxItem, bool, error)
 }

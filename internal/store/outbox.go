@@ -1,0 +1,192 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Outbox item kinds. The outbox is open to more.
+const (
+	OutboxSlack       = "slack"
+	OutboxEmail       = "email"
+	OutboxJiraComment = "jira_comment"
+	OutboxJiraFailure = "jira_failure"
+)
+
+// OutboxItem is one notification waiting to be delivered, or delivered.
+// Notifications are written to the outbox first and delivered by a worker
+// later, so that deployments never wait on Slack, SMTP or JIRA.
+type OutboxItem struct {
+	ID   int64  // assigned by the store
+	Kind string // Outbox*
+	// Key identifies the notification: enqueueing a key already in the
+	// outbox does nothing, so a retried decision never notifies twice.
+	Key string
+	// Payload is the kind's message, as JSON.
+	Payload json.RawMessage
+	// Attempts counts failed deliveries; LastError is the newest failure.
+	Attempts  int
+	LastError string
+	// NextAttemptAt is when the item is due; Enqueue makes a zero one
+	// due at once.
+	NextAttemptAt time.Time
+	CreatedAt     time.Time
+	// SentAt is set once delivered, with ExternalID: what the far side
+	// answered (a Slack ts, a ticket key).
+	SentAt     *time.Time
+	ExternalID string
+}
+
+// Sent reports whether the item was delivered.
+func (it OutboxItem) Sent() bool { return it.SentAt != nil }
+
+// Enqueue adds items to the outbox in one transaction. An item whose key
+// is already there (sent or not) is ignored.
+func (s *SQLite) Enqueue(ctx context.Context, items ...OutboxItem) error {
+	for _, it := range items {
+		if it.Kind == "" || it.Key == "" {
+			return fmt.Errorf("enqueue: outbox item needs a kind and a key (%q, %q)", it.Kind, it.Key)
+		}
+		if len(it.Payload) > 0 && !json.Valid(it.Payload) {
+			return fmt.Errorf("enqueue %s: payload is not JSON", it.Key)
+		}
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	now := s.now()
+	return s.write(ctx, func(tx *sql.Tx) error {
+		for _, it := range items {
+			payload := string(it.Payload)
+			if payload == "" {
+				payload = "null"
+			}
+			created := it.CreatedAt
+			if created.IsZero() {
+				created = now
+			}
+			next := it.NextAttemptAt
+			if next.IsZero() {
+				next = created
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (kind, key, payload, next_attempt_at, created_at)
+				VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+				it.Kind, it.Key, payload, formatTime(next), formatTime(created)); err != nil {
+				return fmt.Errorf("enqueue %s: %w", it.Key, err)
+			}
+		}
+		return nil
+	})
+}
+
+const outboxColumns = `id, kind, key, payload, attempts, next_attempt_at, last_error, created_at, sent_at, external_id`
+
+func scanOutbox(row interface{ Scan(...any) error }) (OutboxItem, error) {
+	var (
+		it            OutboxItem
+		payload       string
+		next, created string
+		sent          sql.NullString
+	)
+	if err := row.Scan(&it.ID, &it.Kind, &it.Key, &payload, &it.Attempts, &next, &it.LastError, &created, &sent, &it.ExternalID); err != nil {
+		return it, err
+	}
+	it.Payload = json.RawMessage(payload)
+	var err error
+	if it.NextAttemptAt, err = parseTime(next); err != nil {
+		return it, err
+	}
+	if it.CreatedAt, err = parseTime(created); err != nil {
+		return it, err
+	}
+	if it.SentAt, err = parseTimePtr(sent); err != nil {
+		return it, err
+	}
+	return it, nil
+}
+
+// DueOutbox returns at most limit unsent items due at now, the earliest
+// due first (then in enqueue order). limit <= 0 means no limit.
+func (s *SQLite) DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox
+		WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, formatTime(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("due outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxItem
+	for rows.Next() {
+		it, err := scanOutbox(rows)
+		if err != nil {
+			return nil, fmt.Errorf("due outbox: %w", err)
+		}
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("due outbox: %w", err)
+	}
+	return out, nil
+}
+
+// MarkSent records that item id was delivered at at, with what the far
+// side answered. Marking an item sent again keeps the first delivery.
+// It fails with ErrNotFound for an unknown id.
+func (s *SQLite) MarkSent(ctx context.Context, id int64, externalID string, at time.Time) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET sent_at = ?, external_id = ?, last_error = ''
+			WHERE id = ? AND sent_at IS NULL`, formatTime(at), externalID, id)
+		if err != nil {
+			return fmt.Errorf("outbox %d sent: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM outbox WHERE id = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("outbox %d: %w", id, ErrNotFound)
+			} else if err != nil {
+				return fmt.Errorf("outbox %d sent: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// MarkFailed records a failed delivery of item id: one more attempt, the
+// error, and when to try again. A sent item is left alone. It fails with
+// ErrNotFound for an unknown id.
+func (s *SQLite) MarkFailed(ctx context.Context, id int64, errText string, next time.Time) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+			WHERE id = ? AND sent_at IS NULL`, errText, formatTime(next), id)
+		if err != nil {
+			return fmt.Errorf("outbox %d failed: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM outbox WHERE id = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("outbox %d: %w", id, ErrNotFound)
+			} else if err != nil {
+				return fmt.Errorf("outbox %d failed: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// OutboxItem returns the item with key; false if there is none.
+func (s *SQLite) OutboxItem(ctx context.Context, key string) (OutboxItem, bool, error) {
+	it, err := scanOutbox(s.r.QueryRowContext(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE key = ?`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return OutboxItem{}, false, nil
+	}
+	if err != nil {
+		return OutboxItem{}, false, fmt.Errorf("outbox %s: %w", key, err)
+	}
+	return it, true, nil
+}

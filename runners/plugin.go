@@ -1,0 +1,435 @@
+package runners
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
+
+	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/gitmon-dev/gitmon/plugins"
+)
+
+func init() {
+	Register(config.RunnerPlugin, func(p config.Pipeline, env Env) (Runner, error) { return NewPlugin(p, env) })
+}
+
+// Defaults of the plugin runner's crash handling.
+const (
+	DefaultPluginBackoff      = 250 * time.Millisecond
+	DefaultPluginBackoffMax   = 30 * time.Second
+	DefaultPluginMaxCrashes   = 5
+	DefaultPluginCircuitOpen  = time.Minute
+	DefaultPluginStartTimeout = 10 * time.Second
+)
+
+// Plugin is the plugin runner (SPEC §4): it runs stages in a go-plugin
+// process speaking the protocol of package plugins, over gRPC only, with
+// AutoMTLS, without the daemon's environment, and, when the pipeline has
+// a sha256, only if the binary has that checksum.
+//
+// Nothing is launched until the first Run; the process then serves every
+// later stage of the pipeline, concurrently if need be. A plugin that
+// dies (crashes) fails the stages it was running with "plugin NAME
+// crashed: …"; the next Run launches it again, after a backoff that
+// doubles with each consecutive crash or failed launch, from Backoff up
+// to BackoffMax. After MaxCrashes consecutive ones the circuit opens:
+// stages fail at once with "circuit open until …" for CircuitOpen, after
+// which one launch is tried again. A stage that completes resets the
+// count. Close kills the process.
+type Plugin struct {
+	Name   string // for messages: the binary's base name
+	Path   string // absolute path of the binary
+	SHA256 []byte // the binary's checksum, or nil not to check
+	Params map[string]any
+
+	// Logger receives go-plugin's logs and the plugin's stderr (default:
+	// discarded).
+	Logger              *slog.Logger
+	Backoff, BackoffMax time.Duration
+	MaxCrashes          int
+	CircuitOpen         time.Duration
+	StartTimeout        time.Duration
+	Now                 func() time.Time
+
+	mu        sync.Mutex
+	cur       *pluginLaunch // the running (or launching) process
+	crashes   int           // consecutive crashes and failed launches
+	notBefore time.Time     // backoff: no launch before
+	openUntil time.Time     // circuit breaker: no launch before
+	lastErr   string
+	closed    bool
+	kills     sync.WaitGroup
+}
+
+var (
+	_ Runner = (*Plugin)(nil)
+	_ Closer = (*Plugin)(nil)
+)
+
+// pluginLaunch is one plugin process; done closes once it has started
+// (client, rn set) or failed to (err set).
+type pluginLaunch struct {
+	done   chan struct{}
+	client *plugin.Client
+	rn     plugins.Runner
+	err    error
+	stderr *tailBuffer
+}
+
+// NewPlugin returns the plugin runner of pipeline p: its binary is p.Path,
+// or env.PluginDir/<p.Name> when p has no path. It starts nothing.
+func NewPlugin(p config.Pipeline, env Env) (*Plugin, error) {
+	path := p.Path
+	if path == "" {
+		if env.PluginDir == "" {
+			return nil, fmt.Errorf("plugin: pipeline %s has no path and there is no plugin_dir", p.Name)
+		}
+		path = filepath.Join(env.PluginDir, p.Name)
+	}
+	if !filepath.IsAbs(path) {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("plugin: %w", err)
+		}
+		path = abs
+	}
+	r := &Plugin{
+		Name:   filepath.Base(path),
+		Path:   path,
+		Params: p.Params,
+		Now:    env.Now,
+	}
+	if p.SHA256 != "" {
+		sum, err := hex.DecodeString(p.SHA256)
+		if err != nil || len(sum) != sha256.Size {
+			return nil, fmt.Errorf("plugin: pipeline %s: sha256 %q is not 64 hex digits", p.Name, p.SHA256)
+		}
+		r.SHA256 = sum
+	}
+	return r, nil
+}
+
+// Run runs one stage in the plugin. The plugin's log lines go to out.
+func (p *Plugin) Run(ctx context.Context, req *Request, out io.Writer, _ Handle) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{Message: "cancelled: " + err.Error()}, nil
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	l, res, err := p.acquire(ctx)
+	if l == nil {
+		return res, err
+	}
+	sreq := &plugins.StageRequest{
+		Repository:      req.Repository,
+		Environment:     req.Environment,
+		Service:         req.Service,
+		Version:         req.Version,
+		PreviousVersion: req.PreviousVersion,
+		Commit:          req.Commit,
+		Author:          req.Author,
+		Committer:       req.Committer,
+		Tickets:         req.Tickets,
+		Stage:           req.Stage,
+		Action:          req.Action,
+		RunID:           req.RunID,
+		Descriptor:      req.Descriptor,
+		Params:          p.Params,
+	}
+	pres, err := l.rn.Run(ctx, sreq, func(line string) { fmt.Fprintln(out, line) })
+	switch {
+	case ctx.Err() != nil:
+		return Result{Message: "cancelled: " + ctx.Err().Error()}, nil
+	case err != nil && (grpcstatus.Code(err) == codes.Canceled || grpcstatus.Code(err) == codes.DeadlineExceeded):
+		// The call's deadline travels to the plugin, whose side can end
+		// the stream a moment before ctx is done here.
+		cerr := errors.New(grpcstatus.Convert(err).Message())
+		if _, ok := ctx.Deadline(); ok {
+			cerr = context.DeadlineExceeded
+		}
+		return Result{Message: "cancelled: " + cerr.Error()}, nil
+	case err != nil && (grpcstatus.Code(err) == codes.Unavailable || l.client.Exited()):
+		msg := fmt.Sprintf("plugin %s crashed: the process ended during the stage (%s)", p.Name, grpcstatus.Convert(err).Message())
+		if tail := l.stderr.String(); tail != "" {
+			msg += "; its last output: " + tail
+		}
+		p.failed(l, msg)
+		return Result{Message: msg}, nil
+	case err != nil:
+		return Result{}, fmt.Errorf("plugin %s: %s", p.Name, grpcstatus.Convert(err).Message())
+	}
+	p.mu.Lock()
+	if p.cur == l {
+		p.crashes = 0
+	}
+	p.mu.Unlock()
+	return Result{OK: pres.OK, Message: pres.Message, URL: pres.URL}, nil
+}
+
+// acquire returns the running plugin, launching it if need be; with a nil
+// launch, it returns what Run returns.
+func (p *Plugin) acquire(ctx context.Context) (*pluginLaunch, Result, error) {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, Result{}, fmt.Errorf("plugin %s: the runner is closed", p.Name)
+		}
+		if l := p.cur; l != nil {
+			p.mu.Unlock()
+			select {
+			case <-l.done:
+			case <-ctx.Done():
+				return nil, Result{Message: "cancelled: " + ctx.Err().Error()}, nil
+			}
+			if l.err != nil {
+				msg := fmt.Sprintf("plugin %s: launching %s: %v", p.Name, p.Path, l.err)
+				p.failed(l, msg)
+				return nil, Result{}, errors.New(msg)
+			}
+			if l.client.Exited() { // died between stages: launch again
+				p.failed(l, fmt.Sprintf("plugin %s crashed between stages", p.Name))
+				continue
+			}
+			return l, Result{}, nil
+		}
+		now := p.now()
+		if now.Before(p.openUntil) {
+			msg := fmt.Sprintf("plugin %s: circuit open until %s after %d consecutive crashes; last: %s",
+				p.Name, p.openUntil.Format(time.RFC3339), p.crashes, p.lastErr)
+			p.mu.Unlock()
+			return nil, Result{Message: msg}, nil
+		}
+		if wait := p.notBefore.Sub(now); wait > 0 {
+			p.mu.Unlock()
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, Result{Message: "cancelled: " + ctx.Err().Error()}, nil
+			}
+			continue
+		}
+		l := &pluginLaunch{done: make(chan struct{}), stderr: &tailBuffer{max: 512}}
+		p.cur = l
+		p.mu.Unlock()
+		go p.launch(l)
+	}
+}
+
+// launch starts the plugin process of l.
+func (p *Plugin) launch(l *pluginLaunch) {
+	defer close(l.done)
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig:  plugins.Handshake,
+		VersionedPlugins: plugins.VersionedPlugins(nil),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		SkipHostEnv:      true,
+		Cmd:              exec.Command(p.Path),
+		Logger:           newHCLogger(p.Logger, p.Name),
+		Stderr:           l.stderr,
+		StartTimeout:     p.StartTimeout,
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultPluginStartTimeout
+	}
+	if p.SHA256 != nil {
+		cfg.SecureConfig = &plugin.SecureConfig{Checksum: p.SHA256, Hash: sha256.New()}
+	}
+	l.client = plugin.NewClient(cfg)
+	rpc, err := l.client.Client()
+	if err == nil {
+		var raw any
+		if raw, err = rpc.Dispense(plugins.PluginName); err == nil {
+			var ok bool
+			if l.rn, ok = raw.(plugins.Runner); !ok {
+				err = fmt.Errorf("dispensed %T, not a plugins.Runner", raw)
+			}
+		}
+	}
+	if err != nil {
+		l.client.Kill()
+		l.err = err
+	}
+}
+
+// failed records that l crashed or failed to launch, and kills it.
+func (p *Plugin) failed(l *pluginLaunch, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur != l {
+		return // already recorded, by a concurrent stage
+	}
+	p.cur = nil
+	p.kills.Go(l.client.Kill)
+	p.crashes++
+	p.lastErr = msg
+	now := p.now()
+	backoff := p.Backoff
+	if backoff <= 0 {
+		backoff = DefaultPluginBackoff
+	}
+	bmax := p.BackoffMax
+	if bmax <= 0 {
+		bmax = DefaultPluginBackoffMax
+	}
+	for i := 1; i < p.crashes && backoff < bmax; i++ {
+		backoff *= 2
+	}
+	p.notBefore = now.Add(min(backoff, bmax))
+	maxCrashes := p.MaxCrashes
+	if maxCrashes <= 0 {
+		maxCrashes = DefaultPluginMaxCrashes
+	}
+	if p.crashes >= maxCrashes {
+		open := p.CircuitOpen
+		if open <= 0 {
+			open = DefaultPluginCircuitOpen
+		}
+		p.openUntil = now.Add(open)
+	}
+}
+
+// Close kills the plugin process, waiting for it to end. Later Runs fail.
+func (p *Plugin) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	l := p.cur
+	p.cur = nil
+	p.mu.Unlock()
+	if l != nil {
+		<-l.done
+		l.client.Kill()
+	}
+	p.kills.Wait()
+	return nil
+}
+
+func (p *Plugin) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// tailBuffer keeps the last max bytes written to it: a plugin's stderr,
+// where a Go panic lands.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, b...)
+	if over := len(t.b) - t.max; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
+	}
+	return len(b), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(bytes.TrimSpace(t.b))
+}
+
+// newHCLogger adapts slog to the hclog go-plugin logs through: a nil
+// logger discards, and TRACE maps below slog's DEBUG.
+func newHCLogger(l *slog.Logger, name string) hclog.Logger {
+	if l == nil {
+		return hclog.NewNullLogger()
+	}
+	return &slogHC{l: l.With("plugin", name), name: name}
+}
+
+type slogHC struct {
+	l    *slog.Logger
+	name string
+	args []any
+}
+
+const slogLevelTrace = slog.LevelDebug - 4
+
+func (h *slogHC) slogLevel(level hclog.Level) slog.Level {
+	switch level {
+	case hclog.Trace:
+		return slogLevelTrace
+	case hclog.Debug:
+		return slog.LevelDebug
+	case hclog.Warn:
+		return slog.LevelWarn
+	case hclog.Error:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+func (h *slogHC) Log(level hclog.Level, msg string, args ...any) {
+	if level == hclog.Off {
+		return
+	}
+	h.l.Log(context.Background(), h.slogLevel(level), msg, args...)
+}
+func (h *slogHC) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }
+func (h *slogHC) Debug(msg string, args ...any) { h.Log(hclog.Debug, msg, args...) }
+func (h *slogHC) Info(msg string, args ...any)  { h.Log(hclog.Info, msg, args...) }
+func (h *slogHC) Warn(msg string, args ...any)  { h.Log(hclog.Warn, msg, args...) }
+func (h *slogHC) Error(msg string, args ...any) { h.Log(hclog.Error, msg, args...) }
+func (h *slogHC) enabled(level hclog.Level) bool {
+	return h.l.Enabled(context.Background(), h.slogLevel(level))
+}
+func (h *slogHC) IsTrace() bool        { return h.enabled(hclog.Trace) }
+func (h *slogHC) IsDebug() bool        { return h.enabled(hclog.Debug) }
+func (h *slogHC) IsInfo() bool         { return h.enabled(hclog.Info) }
+func (h *slogHC) IsWarn() bool         { return h.enabled(hclog.Warn) }
+func (h *slogHC) IsError() bool        { return h.enabled(hclog.Error) }
+func (h *slogHC) ImpliedArgs() []any   { return h.args }
+func (h *slogHC) Name() string         { return h.name }
+func (h *slogHC) SetLevel(hclog.Level) {}
+func (h *slogHC) GetLevel() hclog.Level {
+	for _, lv := range []hclog.Level{hclog.Trace, hclog.Debug, hclog.Info, hclog.Warn, hclog.Error} {
+		if h.enabled(lv) {
+			return lv
+		}
+	}
+	return hclog.Off
+}
+func (h *slogHC) With(args ...any) hclog.Logger {
+	return &slogHC{l: h.l.With(args...), name: h.name, args: append(append([]any(nil), h.args...), args...)}
+}
+func (h *slogHC) Named(name string) hclog.Logger {
+	if h.name != "" {
+		name = h.name + "." + name
+	}
+	return &slogHC{l: h.l, name: name, args: h.args}
+}
+func (h *slogHC) ResetNamed(name string) hclog.Logger {
+	return &slogHC{l: h.l, name: name, args: h.args}
+}
+func (h *slogHC) StandardLogger(*hclog.StandardLoggerOptions) *log.Logger {
+	return slog.NewLogLogger(h.l.Handler(), slog.LevelInfo)
+}
+func (h *slogHC) StandardWriter(*hclog.StandardLoggerOptions) io.Writer {
+	return h.StandardLogger(nil).Writer()
+}

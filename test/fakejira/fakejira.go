@@ -1,0 +1,770 @@
+// Package fakejira is a fake JIRA server for tests. It follows the JSON
+// shapes of the documented REST API v2 and of the Jira Service Management
+// approvals API, closely enough for gitmon's client:
+//
+//	GET  /rest/api/2/serverInfo
+//	GET  /rest/api/2/issue/{key}            PUT (labels only)
+//	POST /rest/api/2/issue
+//	GET  /rest/api/2/search                 (Server/DC; 410 Gone on Cloud)
+//	GET|POST /rest/api/2/search/jql         (Cloud; 404 on Server)
+//	GET  /rest/api/2/user/search?query=|username=
+//	POST /rest/api/2/issue/{key}/comment
+//	GET|POST /rest/api/2/issue/{key}/transitions
+//	GET  /rest/servicedeskapi/request/{key}/approval
+//
+// Every call but serverInfo needs HTTP basic auth with the configured user
+// and token. Tests control it through methods: add issues, users,
+// statuses and approvals, make it fail or drop connections, and inspect
+// what the client created.
+//
+// Tests that can run against a real instance call FromEnv: when
+// GITMON_TEST_JIRA_URL is set they get its URL and credentials instead.
+package fakejira
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Mode is the deployment the fake imitates.
+type Mode int
+
+// Modes.
+const (
+	ModeServer Mode = iota // Server / Data Center: names, rest/api/2/search
+	ModeCloud              // Cloud: accountIds, rest/api/2/search/jql
+)
+
+func (m Mode) String() string {
+	if m == ModeCloud {
+		return "cloud"
+	}
+	return "server"
+}
+
+// Options configure a fake.
+type Options struct {
+	Mode Mode
+	// ContextPath is a prefix such as "/jira"; empty for none.
+	ContextPath string
+	// User and Token are the basic-auth credentials accepted (defaults:
+	// "gitmon" and "token").
+	User, Token string
+}
+
+// Issue is one issue the fake holds.
+type Issue struct {
+	ID          string
+	Key         string
+	Project     string
+	IssueType   string
+	Summary     string
+	Description string
+	Status      string // default "To Do"
+	Labels      []string
+	// Assignee is the accountId (Cloud) or name (Server) of the assignee.
+	Assignee string
+	Comments []string
+	// Created is true for issues the client created through the API.
+	Created bool
+}
+
+// User is a JIRA user.
+type User struct {
+	AccountID   string // Cloud
+	Name        string // Server
+	Email       string
+	DisplayName string
+}
+
+// Approval is one Jira Service Management approval of a request.
+type Approval struct {
+	Name          string
+	FinalDecision string // approved, declined, pending
+	Approvers     []Approver
+}
+
+// Approver is one approver's decision.
+type Approver struct {
+	Email    string
+	Decision string // approved, declined, pending
+}
+
+// Server is a running fake.
+type Server struct {
+	// URL is the base URL to configure the client with, including the
+	// context path.
+	URL  string
+	User string
+	// Token is the accepted API token.
+	Token string
+
+	mode Mode
+	srv  *httptest.Server
+
+	mu         sync.Mutex
+	issues     []*Issue
+	users      []User
+	statuses   map[string]string // name → category key
+	approvals  map[string][]Approval
+	failCode   int
+	failPath   string
+	down       bool
+	calls      map[string]int
+	nextID     int
+	projectSeq map[string]int
+}
+
+// New starts a fake; it is closed when the test ends.
+func New(t testing.TB, opts Options) *Server {
+	t.Helper()
+	f := &Server{
+		User: opts.User, Token: opts.Token, mode: opts.Mode,
+		statuses: map[string]string{
+			"Open": "new", "To Do": "new", "Backlog": "new",
+			"In Progress": "indeterminate", "In Review": "indeterminate", "Approved": "indeterminate",
+			"Done": "done", "Closed": "done", "Resolved": "done",
+		},
+		approvals:  map[string][]Approval{},
+		calls:      map[string]int{},
+		nextID:     10000,
+		projectSeq: map[string]int{},
+	}
+	if f.User == "" {
+		f.User = "gitmon"
+	}
+	if f.Token == "" {
+		f.Token = "token"
+	}
+	prefix := strings.TrimRight(opts.ContextPath, "/")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", f.serve)
+	var h http.Handler = mux
+	if prefix != "" {
+		h = http.StripPrefix(prefix, mux)
+	}
+	f.srv = httptest.NewServer(h)
+	f.URL = f.srv.URL + prefix
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// FromEnv returns the real instance named by GITMON_TEST_JIRA_URL,
+// GITMON_TEST_JIRA_USER and GITMON_TEST_JIRA_TOKEN; ok is false when the
+// URL is unset, and the caller uses a fake.
+func FromEnv() (url, user, token string, ok bool) {
+	url = os.Getenv("GITMON_TEST_JIRA_URL")
+	return url, os.Getenv("GITMON_TEST_JIRA_USER"), os.Getenv("GITMON_TEST_JIRA_TOKEN"), url != ""
+}
+
+// Mode returns the deployment the fake imitates.
+func (f *Server) Mode() Mode { return f.mode }
+
+// Close stops the server: later calls fail to connect.
+func (f *Server) Close() { f.srv.Close() }
+
+// AddIssue adds an issue and returns its key. Key defaults to the next
+// key of Project (default "OPS").
+func (f *Server) AddIssue(is Issue) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.addLocked(is)
+}
+
+func (f *Server) addLocked(is Issue) string {
+	if is.Project == "" {
+		is.Project = "OPS"
+		if i := strings.LastIndexByte(is.Key, '-'); i > 0 {
+			is.Project = is.Key[:i]
+		}
+	}
+	if is.Key == "" {
+		f.projectSeq[is.Project]++
+		is.Key = fmt.Sprintf("%s-%d", is.Project, f.projectSeq[is.Project])
+	}
+	if is.Status == "" {
+		is.Status = "To Do"
+	}
+	if is.IssueType == "" {
+		is.IssueType = "Task"
+	}
+	f.nextID++
+	is.ID = strconv.Itoa(f.nextID)
+	is.Labels = slices.Clone(is.Labels)
+	is.Comments = slices.Clone(is.Comments)
+	f.issues = append(f.issues, &is)
+	return is.Key
+}
+
+// SetStatus sets an issue's status.
+func (f *Server) SetStatus(key, status string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if is := f.find(key); is != nil {
+		is.Status = status
+	}
+}
+
+// AddStatus declares a status with its category key: new,
+// indeterminate or done.
+func (f *Server) AddStatus(name, category string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.statuses[name] = category
+}
+
+// AddUser adds a user.
+func (f *Server) AddUser(u User) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users = append(f.users, u)
+}
+
+// SetApprovals makes key a service desk request with these approvals.
+func (f *Server) SetApprovals(key string, a ...Approval) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.approvals[strings.ToUpper(key)] = slices.Clone(a)
+}
+
+// Fail makes every request whose path contains pathContains ("" for all)
+// answer code; code 0 stops failing.
+func (f *Server) Fail(code int, pathContains string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failCode, f.failPath = code, pathContains
+}
+
+// SetDown makes the server drop every connection without answering.
+func (f *Server) SetDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+// Issue returns a copy of the issue, or false.
+func (f *Server) Issue(key string) (Issue, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	is := f.find(key)
+	if is == nil {
+		return Issue{}, false
+	}
+	return copyIssue(is), true
+}
+
+// Issues returns copies of all issues, oldest first.
+func (f *Server) Issues() []Issue {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Issue, len(f.issues))
+	for i, is := range f.issues {
+		out[i] = copyIssue(is)
+	}
+	return out
+}
+
+// CreatedIssues returns the issues created through the API.
+func (f *Server) CreatedIssues() []Issue {
+	var out []Issue
+	for _, is := range f.Issues() {
+		if is.Created {
+			out = append(out, is)
+		}
+	}
+	return out
+}
+
+// Comments returns an issue's comment bodies.
+func (f *Server) Comments(key string) []string {
+	is, _ := f.Issue(key)
+	return is.Comments
+}
+
+// Calls counts requests by "METHOD /path" (path without context path and
+// query), for example "POST /rest/api/2/issue".
+func (f *Server) Calls(methodPath string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[methodPath]
+}
+
+func copyIssue(is *Issue) Issue {
+	c := *is
+	c.Labels = slices.Clone(is.Labels)
+	c.Comments = slices.Clone(is.Comments)
+	return c
+}
+
+func (f *Server) find(key string) *Issue {
+	for _, is := range f.issues {
+		if strings.EqualFold(is.Key, key) || is.ID == key {
+			return is
+		}
+	}
+	return nil
+}
+
+func (f *Server) userByRef(ref string) *User {
+	if ref == "" {
+		return nil
+	}
+	for i, u := range f.users {
+		if (u.AccountID != "" && u.AccountID == ref) || (u.Name != "" && u.Name == ref) || strings.EqualFold(u.Email, ref) {
+			return &f.users[i]
+		}
+	}
+	return nil
+}
+
+func (f *Server) userJSON(u *User) map[string]any {
+	m := map[string]any{"emailAddress": u.Email, "displayName": u.DisplayName, "active": true}
+	if f.mode == ModeCloud {
+		m["accountId"] = u.AccountID
+		m["accountType"] = "atlassian"
+	} else {
+		m["name"] = u.Name
+		m["key"] = u.Name
+	}
+	return m
+}
+
+func (f *Server) category(status string) string {
+	if c, ok := f.statuses[status]; ok {
+		return c
+	}
+	return "new"
+}
+
+var categoryNames = map[string]string{"new": "To Do", "indeterminate": "In Progress", "done": "Done"}
+
+func (f *Server) fieldValues(is *Issue, field string) []string {
+	switch field {
+	case "key":
+		return []string{is.Key}
+	case "project":
+		return []string{is.Project}
+	case "status":
+		return []string{is.Status}
+	case "statuscategory":
+		c := f.category(is.Status)
+		return []string{c, categoryNames[c]}
+	case "labels":
+		return is.Labels
+	case "issuetype":
+		return []string{is.IssueType}
+	case "summary":
+		return []string{is.Summary}
+	case "assignee":
+		if is.Assignee == "" {
+			return nil
+		}
+		out := []string{is.Assignee}
+		if u := f.userByRef(is.Assignee); u != nil {
+			out = append(out, u.Email, u.AccountID, u.Name)
+		}
+		return out
+	}
+	return nil
+}
+
+func (f *Server) issueJSON(is *Issue, fields []string) map[string]any {
+	want := func(name string) bool {
+		return len(fields) == 0 || slices.Contains(fields, name) || slices.Contains(fields, "*all") || slices.Contains(fields, "*navigable")
+	}
+	fl := map[string]any{}
+	if want("summary") {
+		fl["summary"] = is.Summary
+	}
+	if want("description") {
+		fl["description"] = is.Description
+	}
+	if want("status") {
+		c := f.category(is.Status)
+		fl["status"] = map[string]any{"name": is.Status, "statusCategory": map[string]any{"key": c, "name": categoryNames[c]}}
+	}
+	if want("labels") {
+		fl["labels"] = append([]string{}, is.Labels...)
+	}
+	if want("project") {
+		fl["project"] = map[string]any{"key": is.Project}
+	}
+	if want("issuetype") {
+		fl["issuetype"] = map[string]any{"name": is.IssueType}
+	}
+	if want("assignee") {
+		if u := f.userByRef(is.Assignee); u != nil {
+			fl["assignee"] = f.userJSON(u)
+		} else {
+			fl["assignee"] = nil
+		}
+	}
+	return map[string]any{"id": is.ID, "key": is.Key, "self": f.URL + "/rest/api/2/issue/" + is.ID, "fields": fl}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func jiraError(w http.ResponseWriter, code int, msgs []string, errs map[string]string) {
+	if msgs == nil {
+		msgs = []string{}
+	}
+	if errs == nil {
+		errs = map[string]string{}
+	}
+	writeJSON(w, code, map[string]any{"errorMessages": msgs, "errors": errs})
+}
+
+func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[r.Method+" "+r.URL.Path]++
+	if f.down {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	}
+	if f.failCode != 0 && strings.Contains(r.URL.Path, f.failPath) {
+		if f.failCode == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		jiraError(w, f.failCode, []string{fmt.Sprintf("fake failure %d", f.failCode)}, nil)
+		return
+	}
+	p := r.URL.Path
+	if p == "/rest/api/2/serverInfo" && r.Method == http.MethodGet {
+		dt := "Server"
+		if f.mode == ModeCloud {
+			dt = "Cloud"
+		}
+		writeJSON(w, 200, map[string]any{"baseUrl": f.URL, "version": "9.12.0", "deploymentType": dt, "serverTime": time.Now().Format("2006-01-02T15:04:05.000-0700")})
+		return
+	}
+	if u, pw, ok := r.BasicAuth(); !ok || u != f.User || pw != f.Token {
+		w.Header().Set("WWW-Authenticate", `Basic realm="protected-area"`)
+		jiraError(w, 401, []string{"You are not authenticated. Authentication required to perform this operation."}, nil)
+		return
+	}
+	switch {
+	case p == "/rest/api/2/issue" && r.Method == http.MethodPost:
+		f.create(w, r)
+	case p == "/rest/api/2/search" && r.Method == http.MethodGet:
+		if f.mode == ModeCloud {
+			jiraError(w, http.StatusGone, []string{"The requested API has been removed. Please migrate to the /rest/api/3/search/jql API."}, nil)
+			return
+		}
+		f.search(w, r, false)
+	case p == "/rest/api/2/search/jql" && (r.Method == http.MethodGet || r.Method == http.MethodPost):
+		if f.mode != ModeCloud {
+			jiraError(w, 404, []string{"null for uri: " + p}, nil)
+			return
+		}
+		f.search(w, r, true)
+	case p == "/rest/api/2/user/search" && r.Method == http.MethodGet:
+		f.userSearch(w, r)
+	case strings.HasPrefix(p, "/rest/api/2/issue/"):
+		f.issueRoutes(w, r, strings.Split(strings.TrimPrefix(p, "/rest/api/2/issue/"), "/"))
+	case strings.HasPrefix(p, "/rest/servicedeskapi/request/") && strings.HasSuffix(p, "/approval") && r.Method == http.MethodGet:
+		key := strings.TrimSuffix(strings.TrimPrefix(p, "/rest/servicedeskapi/request/"), "/approval")
+		f.approval(w, r, key)
+	default:
+		jiraError(w, 404, []string{"null for uri: " + p}, nil)
+	}
+}
+
+func (f *Server) issueRoutes(w http.ResponseWriter, r *http.Request, parts []string) {
+	is := f.find(parts[0])
+	if is == nil {
+		jiraError(w, 404, []string{"Issue does not exist or you do not have permission to see it."}, nil)
+		return
+	}
+	switch {
+	case len(parts) == 1 && r.Method == http.MethodGet:
+		var fields []string
+		if v := r.URL.Query().Get("fields"); v != "" {
+			fields = strings.Split(v, ",")
+		}
+		writeJSON(w, 200, f.issueJSON(is, fields))
+	case len(parts) == 1 && r.Method == http.MethodPut:
+		var body struct {
+			Fields struct {
+				Labels *[]string `json:"labels"`
+			} `json:"fields"`
+			Update struct {
+				Labels []map[string]string `json:"labels"`
+			} `json:"update"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			jiraError(w, 400, []string{"Unexpected body: " + err.Error()}, nil)
+			return
+		}
+		if body.Fields.Labels != nil {
+			is.Labels = slices.Clone(*body.Fields.Labels)
+		}
+		for _, op := range body.Update.Labels {
+			if l, ok := op["add"]; ok {
+				if strings.ContainsAny(l, " \t") {
+					jiraError(w, 400, nil, map[string]string{"labels": "The label '" + l + "' contains spaces which is invalid."})
+					return
+				}
+				if !slices.Contains(is.Labels, l) {
+					is.Labels = append(is.Labels, l)
+				}
+			}
+			if l, ok := op["remove"]; ok {
+				is.Labels = slices.DeleteFunc(is.Labels, func(x string) bool { return x == l })
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	case len(parts) == 2 && parts[1] == "comment" && r.Method == http.MethodPost:
+		var body struct {
+			Body string `json:"body"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Body == "" {
+			jiraError(w, 400, nil, map[string]string{"comment": "Comment body can not be empty!"})
+			return
+		}
+		is.Comments = append(is.Comments, body.Body)
+		id := strconv.Itoa(len(is.Comments) + 20000)
+		writeJSON(w, 201, map[string]any{"id": id, "body": body.Body, "self": f.URL + "/rest/api/2/issue/" + is.ID + "/comment/" + id})
+	case len(parts) == 2 && parts[1] == "transitions" && r.Method == http.MethodGet:
+		names := make([]string, 0, len(f.statuses))
+		for n := range f.statuses {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		var ts []map[string]any
+		for i, n := range names {
+			if n == is.Status {
+				continue
+			}
+			c := f.category(n)
+			ts = append(ts, map[string]any{"id": strconv.Itoa(11 + i), "name": n,
+				"to": map[string]any{"name": n, "statusCategory": map[string]any{"key": c, "name": categoryNames[c]}}})
+		}
+		writeJSON(w, 200, map[string]any{"transitions": ts})
+	case len(parts) == 2 && parts[1] == "transitions" && r.Method == http.MethodPost:
+		var body struct {
+			Transition struct {
+				ID string `json:"id"`
+			} `json:"transition"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		names := make([]string, 0, len(f.statuses))
+		for n := range f.statuses {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		i, err := strconv.Atoi(body.Transition.ID)
+		if err != nil || i-11 < 0 || i-11 >= len(names) {
+			jiraError(w, 400, nil, map[string]string{"transition": "Transition id '" + body.Transition.ID + "' is not valid for this issue."})
+			return
+		}
+		is.Status = names[i-11]
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		jiraError(w, 405, []string{"method not allowed"}, nil)
+	}
+}
+
+func (f *Server) create(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Fields struct {
+			Project struct {
+				Key string `json:"key"`
+			} `json:"project"`
+			IssueType struct {
+				Name string `json:"name"`
+			} `json:"issuetype"`
+			Summary     string   `json:"summary"`
+			Description string   `json:"description"`
+			Labels      []string `json:"labels"`
+			Assignee    *struct {
+				AccountID string `json:"accountId"`
+				Name      string `json:"name"`
+			} `json:"assignee"`
+		} `json:"fields"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		jiraError(w, 400, []string{"Unexpected body: " + err.Error()}, nil)
+		return
+	}
+	fl := body.Fields
+	errs := map[string]string{}
+	if fl.Project.Key == "" {
+		errs["project"] = "project is required"
+	}
+	if fl.IssueType.Name == "" {
+		errs["issuetype"] = "issue type is required"
+	}
+	if fl.Summary == "" {
+		errs["summary"] = "You must specify a summary of the issue."
+	}
+	if len(fl.Summary) > 255 {
+		errs["summary"] = "Summary must be less than 255 characters."
+	}
+	for _, l := range fl.Labels {
+		if strings.ContainsAny(l, " \t") || len(l) > 255 {
+			errs["labels"] = "The label '" + l + "' contains spaces which is invalid."
+		}
+	}
+	assignee := ""
+	if a := fl.Assignee; a != nil {
+		ref := a.Name
+		if f.mode == ModeCloud {
+			ref = a.AccountID
+			if ref == "" && a.Name != "" {
+				errs["assignee"] = "'accountId' must be the only user identifying query parameter in GDPR strict mode."
+			}
+		}
+		if ref != "" {
+			if u := f.userByRef(ref); u == nil || (f.mode == ModeCloud && u.AccountID != ref) || (f.mode == ModeServer && u.Name != ref) {
+				errs["assignee"] = "User '" + ref + "' does not exist."
+			}
+			assignee = ref
+		}
+	}
+	if len(errs) > 0 {
+		jiraError(w, 400, nil, errs)
+		return
+	}
+	key := f.addLocked(Issue{Project: fl.Project.Key, IssueType: fl.IssueType.Name, Summary: fl.Summary,
+		Description: fl.Description, Labels: fl.Labels, Assignee: assignee, Created: true})
+	is := f.find(key)
+	writeJSON(w, 201, map[string]any{"id": is.ID, "key": is.Key, "self": f.URL + "/rest/api/2/issue/" + is.ID})
+}
+
+func (f *Server) search(w http.ResponseWriter, r *http.Request, cloud bool) {
+	q := r.URL.Query()
+	params := struct {
+		JQL           string   `json:"jql"`
+		Fields        []string `json:"fields"`
+		MaxResults    int      `json:"maxResults"`
+		StartAt       int      `json:"startAt"`
+		NextPageToken string   `json:"nextPageToken"`
+	}{JQL: q.Get("jql"), NextPageToken: q.Get("nextPageToken")}
+	if v := q.Get("fields"); v != "" {
+		params.Fields = strings.Split(v, ",")
+	}
+	params.MaxResults, _ = strconv.Atoi(q.Get("maxResults"))
+	params.StartAt, _ = strconv.Atoi(q.Get("startAt"))
+	if r.Method == http.MethodPost {
+		if err := json.NewDecoder(r.Body).Decode(&params); err != nil {
+			jiraError(w, 400, []string{"Unexpected body: " + err.Error()}, nil)
+			return
+		}
+	}
+	if cloud {
+		params.StartAt, _ = strconv.Atoi(params.NextPageToken)
+		if params.NextPageToken != "" && params.StartAt <= 0 {
+			jiraError(w, 400, []string{"The provided next page token is invalid or expired."}, nil)
+			return
+		}
+		if params.JQL == "" {
+			jiraError(w, 400, []string{"Unbounded JQL queries are not allowed here. Please add a search restriction to your query."}, nil)
+			return
+		}
+	}
+	if params.MaxResults <= 0 {
+		params.MaxResults = 50
+	}
+	pred, err := parseJQL(params.JQL)
+	if err != nil {
+		jiraError(w, 400, []string{"Error in the JQL Query: " + err.Error()}, nil)
+		return
+	}
+	var hits []*Issue
+	for _, is := range f.issues {
+		if pred(f, is) {
+			hits = append(hits, is)
+		}
+	}
+	fields := params.Fields
+	if cloud && len(fields) == 0 {
+		fields = []string{"id"}
+	}
+	total := len(hits)
+	start := min(params.StartAt, total)
+	end := min(start+params.MaxResults, total)
+	out := []map[string]any{}
+	for _, is := range hits[start:end] {
+		out = append(out, f.issueJSON(is, fields))
+	}
+	if cloud {
+		resp := map[string]any{"issues": out, "isLast": end >= total}
+		if end < total {
+			resp["nextPageToken"] = strconv.Itoa(end)
+		}
+		writeJSON(w, 200, resp)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"startAt": start, "maxResults": params.MaxResults, "total": total, "issues": out})
+}
+
+func (f *Server) userSearch(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query().Get("query")
+	if f.mode == ModeServer && r.URL.Query().Get("username") != "" {
+		q = r.URL.Query().Get("username")
+	}
+	if q == "" {
+		jiraError(w, 400, []string{"The query parameter 'query' is required."}, nil)
+		return
+	}
+	lq := strings.ToLower(q)
+	out := []map[string]any{}
+	for i := range f.users {
+		u := &f.users[i]
+		if strings.Contains(strings.ToLower(u.Email), lq) || strings.Contains(strings.ToLower(u.DisplayName), lq) ||
+			(f.mode == ModeServer && strings.Contains(strings.ToLower(u.Name), lq)) {
+			out = append(out, f.userJSON(u))
+		}
+	}
+	writeJSON(w, 200, out)
+}
+
+func (f *Server) approval(w http.ResponseWriter, r *http.Request, key string) {
+	is := f.find(key)
+	approvals, ok := f.approvals[strings.ToUpper(key)]
+	if is == nil || !ok {
+		jiraError(w, 404, []string{"The request could not be found, or you do not have permission to view it."}, nil)
+		return
+	}
+	start, _ := strconv.Atoi(r.URL.Query().Get("start"))
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	if limit <= 0 {
+		limit = 50
+	}
+	start = min(max(start, 0), len(approvals))
+	end := min(start+limit, len(approvals))
+	values := []map[string]any{}
+	for i, a := range approvals[start:end] {
+		var aps []map[string]any
+		for _, ap := range a.Approvers {
+			u := f.userByRef(ap.Email)
+			if u == nil {
+				u = &User{Email: ap.Email, AccountID: "acc-" + ap.Email, Name: ap.Email, DisplayName: ap.Email}
+			}
+			aps = append(aps, map[string]any{"approver": f.userJSON(u), "approverDecision": ap.Decision})
+		}
+		values = append(values, map[string]any{"id": strconv.Itoa(start + i + 1), "name": a.Name,
+			"finalDecision": a.FinalDecision, "canAnswerApproval": false, "approvers": aps})
+	}
+	writeJSON(w, 200, map[string]any{"size": len(values), "start": start, "limit": limit,
+		"isLastPage": end >= len(approvals), "values": values})
+}

@@ -1,0 +1,126 @@
+package test
+
+import (
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack/slacktest"
+
+	"github.com/gitmon-dev/gitmon/test/fakejira"
+	"github.com/gitmon-dev/gitmon/test/gitserver"
+)
+
+// slackPosts is a Slack API that records chat.postMessage calls.
+type slackPosts struct {
+	mu    sync.Mutex
+	posts []map[string]string
+	n     int
+}
+
+func (s *slackPosts) handler(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	s.mu.Lock()
+	s.n++
+	post := map[string]string{"channel": r.FormValue("channel"), "text": r.FormValue("text"),
+		"thread_ts": r.FormValue("thread_ts"), "blocks": r.FormValue("blocks")}
+	s.posts = append(s.posts, post)
+	ts := time.Now().Format("150405") + "." + strings.Repeat("0", 5) + string(rune('0'+s.n%10))
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": post["channel"], "ts": ts})
+}
+
+func (s *slackPosts) all() []map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]map[string]string(nil), s.posts...)
+}
+
+// TestNotificationsOfAFailedRelease: a failing deploy is announced in
+// Slack when it starts and, in the same thread, when it ends; a JIRA
+// failure ticket assigned to the committer holds the failing stage; a
+// canary secret reaches neither.
+func TestNotificationsOfAFailedRelease(t *testing.T) {
+	repo := NewGitRepo(t)
+	repo.WriteFile("services/payments.yaml", Descriptor("payments", "1.0.0",
+		"notifications: {slack: ['#payments']}", "maintainer: alice@example.com"))
+	repo.Commit("qa", "baseline", Alice, Alice)
+	url := gitserver.Daemon(t, repo)
+
+	posts := &slackPosts{}
+	sl := slacktest.NewTestServer(func(c slacktest.Customize) { c.Handle("/chat.postMessage", posts.handler) })
+	sl.Start()
+	defer sl.Stop()
+	jira := fakejira.New(t, fakejira.Options{Mode: fakejira.ModeCloud, User: "gitmon@example.com", Token: "jira-canary-token"})
+	jira.AddUser(fakejira.User{AccountID: "acc-alice", Email: "alice@example.com", DisplayName: "Alice"})
+
+	d := NewDaemon(t, ConfigOptions{URL: url, Insecure: true, Extra: `integrations:
+  slack: {token_env: SLACK_TOKEN, channel: "#deployments", api_url: "` + sl.GetAPIURL() + `"}
+  jira:
+    url: ` + jira.URL + `
+    user_env: JIRA_USER
+    token_env: JIRA_TOKEN
+    failure_tickets: {project: OPS, issue_type: Bug}
+`})
+	d.Env = append(d.Env, "SLACK_TOKEN=xoxb-slack-canary", "JIRA_USER=gitmon@example.com", "JIRA_TOKEN=jira-canary-token")
+	d.Script("deploy.sh", DeployScript+"echo \"leaking $SLACK_TOKEN\"\n")
+	d.Start()
+
+	repo.WriteFile("services/payments.yaml", Descriptor("payments", "2.0.0-bad",
+		"notifications: {slack: ['#payments']}", "maintainer: alice@example.com"))
+	sha := repo.Commit("qa", "Release payments 2.0.0", Alice, Alice)
+	rec := d.RecordFor("qa", "payments", sha)
+	if rec.Status != "failed" {
+		t.Fatalf("record %s, want failed", rec.Status)
+	}
+
+	d.Eventually(30*time.Second, "a started and a finished post in #payments and #deployments", func() bool {
+		n := 0
+		for _, p := range posts.all() {
+			if p["channel"] == "#payments" || p["channel"] == "#deployments" {
+				n++
+			}
+		}
+		return n >= 4
+	})
+	threads := 0
+	for _, p := range posts.all() {
+		if strings.Contains(p["text"]+p["blocks"], "xoxb-slack-canary") {
+			t.Errorf("the Slack token leaked into a post: %v", p)
+		}
+		if p["thread_ts"] != "" {
+			threads++
+		}
+	}
+	if threads < 2 {
+		t.Errorf("the finished posts are not threaded under the started ones: %v", posts.all())
+	}
+
+	var ticket fakejira.Issue
+	d.Eventually(30*time.Second, "a JIRA failure ticket", func() bool {
+		for _, is := range jira.CreatedIssues() {
+			ticket = is
+			return true
+		}
+		return false
+	})
+	if ticket.Project != "OPS" || ticket.Assignee != "acc-alice" {
+		t.Errorf("ticket in %s assigned to %q, want OPS and acc-alice", ticket.Project, ticket.Assignee)
+	}
+	if !strings.Contains(ticket.Description, "deploy") || strings.Contains(ticket.Description, "xoxb-slack-canary") {
+		t.Errorf("ticket description lacks the failing stage or leaks the token:\n%s", ticket.Description)
+	}
+	for _, s := range []string{d.Logs()} {
+		for _, canary := range []string{"xoxb-slack-canary", "jira-canary-token"} {
+			if strings.Contains(s, canary) {
+				t.Errorf("%s leaked into the logs", canary)
+			}
+		}
+	}
+	_ = filepath.Join
+}
