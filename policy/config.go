@@ -32,6 +32,19 @@ type JiraConfig struct {
 	Projects           []string      `yaml:"projects"`
 	Statuses           []string      `yaml:"statuses"`
 	UnavailableTimeout time.Duration `yaml:"unavailable_timeout"`
+	// Approval requires each ticket to be approved (Jira Service
+	// Management approvals).
+	Approval JiraApproval `yaml:"approval"`
+	// JQL, when set, must hold for each ticket: `key = T AND (jql)`.
+	JQL string `yaml:"jql"`
+}
+
+// JiraApproval is policy.jira.approval.
+type JiraApproval struct {
+	Required bool `yaml:"required"`
+	// FourEyes requires an approver who is neither the committer nor the
+	// author of the commit (default true).
+	FourEyes bool `yaml:"four_eyes"`
 }
 
 // ChangeRules is policy.changes: rules on the requested values of the
@@ -67,7 +80,7 @@ func DefaultConfig() Config {
 		SkipMarkers: []string{"skip deployment", "[skip deploy]"},
 		Identity:    IdentityCommitter,
 		ForcePush:   ForcePushReject,
-		Jira:        JiraConfig{UnavailableTimeout: 10 * time.Minute},
+		Jira:        JiraConfig{UnavailableTimeout: 10 * time.Minute, Approval: JiraApproval{FourEyes: true}},
 	}
 }
 

@@ -154,6 +154,12 @@ type TicketChecker interface {
 	Ticket(ctx context.Context, key string) (Ticket, error)
 }
 
+// JQLMatcher is implemented by a TicketChecker that can tell whether a
+// ticket matches a JQL condition (policy.jira.jql).
+type JQLMatcher interface {
+	MatchesJQL(ctx context.Context, key, jql string) (bool, error)
+}
+
 // Errors a TicketChecker returns.
 var (
 	ErrTicketNotFound = errors.New("ticket not found")
@@ -415,7 +421,7 @@ func (e *Engine) identityAllowed(c Commit) (string, bool) {
 
 func (e *Engine) checkTickets(ctx context.Context, c Commit, ch *Change, now time.Time, fail func(rule, msg string)) *Reason {
 	j := e.cfg.Jira
-	if !j.Required && len(j.Statuses) == 0 {
+	if !j.Required && len(j.Statuses) == 0 && !j.Approval.Required && j.JQL == "" {
 		return nil
 	}
 	keys := TicketKeys(c.Message, j.Projects)
@@ -430,27 +436,73 @@ func (e *Engine) checkTickets(ctx context.Context, c Commit, ch *Change, now tim
 		return nil
 	}
 	var pending *Reason
+	unavailable := func(k string, err error) {
+		since := ch.PendingSince
+		if since.IsZero() {
+			since = now
+		}
+		if now.Sub(since) >= j.UnavailableTimeout {
+			fail(RuleJira, fmt.Sprintf("JIRA could not be reached for %s to check ticket %s; failing closed", j.UnavailableTimeout, k))
+		} else if pending == nil {
+			pending = &Reason{Rule: RuleJira, Commit: c.SHA,
+				Message: fmt.Sprintf("waiting for JIRA to check ticket %s (rejected after %s): %v", k, j.UnavailableTimeout, err)}
+		}
+	}
 	for _, k := range keys {
 		t, err := e.tickets.Ticket(ctx, k)
 		switch {
 		case errors.Is(err, ErrTicketNotFound):
 			fail(RuleJira, fmt.Sprintf("ticket %s of commit %s does not exist", k, short(c.SHA)))
+			continue
 		case err != nil:
-			since := ch.PendingSince
-			if since.IsZero() {
-				since = now
-			}
-			if now.Sub(since) >= j.UnavailableTimeout {
-				fail(RuleJira, fmt.Sprintf("JIRA could not be reached for %s to check ticket %s; failing closed", j.UnavailableTimeout, k))
-			} else if pending == nil {
-				pending = &Reason{Rule: RuleJira, Commit: c.SHA,
-					Message: fmt.Sprintf("waiting for JIRA to check ticket %s (rejected after %s): %v", k, j.UnavailableTimeout, err)}
-			}
+			unavailable(k, err)
+			continue
 		case len(j.Statuses) > 0 && !containsFold(j.Statuses, t.Status):
 			fail(RuleJira, fmt.Sprintf("ticket %s is %q; allowed: %s", k, t.Status, strings.Join(j.Statuses, ", ")))
+			continue
+		}
+		if j.Approval.Required {
+			if msg := approvalProblem(t, c, j.Approval.FourEyes); msg != "" {
+				fail(RuleJira, msg)
+				continue
+			}
+		}
+		if j.JQL != "" {
+			m, ok := e.tickets.(JQLMatcher)
+			if !ok {
+				fail(RuleJira, "policy.jira.jql is set but the JIRA integration cannot evaluate JQL; failing closed")
+				continue
+			}
+			match, err := m.MatchesJQL(ctx, k, j.JQL)
+			switch {
+			case errors.Is(err, ErrTicketNotFound):
+				fail(RuleJira, fmt.Sprintf("ticket %s of commit %s does not exist", k, short(c.SHA)))
+			case err != nil:
+				unavailable(k, err)
+			case !match:
+				fail(RuleJira, fmt.Sprintf("ticket %s does not match the JQL condition %q", k, j.JQL))
+			}
 		}
 	}
 	return pending
+}
+
+// approvalProblem says why ticket t does not approve commit c, or "".
+// With four eyes, an approval by the commit's committer or author does
+// not count.
+func approvalProblem(t Ticket, c Commit, fourEyes bool) string {
+	if len(t.Approvers) == 0 {
+		return fmt.Sprintf("ticket %s is not approved", t.Key)
+	}
+	if !fourEyes {
+		return ""
+	}
+	for _, a := range t.Approvers {
+		if !strings.EqualFold(a, c.Committer.Email) && !strings.EqualFold(a, c.Author.Email) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("ticket %s is approved only by the person who made commit %s (four eyes: %s)", t.Key, short(c.SHA), strings.Join(t.Approvers, ", "))
 }
 
 func projectsHint(p []string) string {

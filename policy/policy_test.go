@@ -386,6 +386,60 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
+func TestJiraApprovalAndJQL(t *testing.T) {
+	good := desc(t)
+	approved := func(mod func(*policy.JiraConfig)) func(*policy.Config) {
+		return func(c *policy.Config) {
+			c.Jira = policy.JiraConfig{Required: true, Statuses: []string{"Approved"}, UnavailableTimeout: time.Minute,
+				Approval: policy.JiraApproval{Required: true, FourEyes: true}}
+			if mod != nil {
+				mod(&c.Jira)
+			}
+		}
+	}
+	tickets := policytest.NewTickets(
+		policy.Ticket{Key: "OPS-1", Status: "Approved", Approvers: []string{"bob@platform.example.com"}},
+		policy.Ticket{Key: "OPS-2", Status: "Approved", Approvers: []string{"ALICE@example.com"}},
+		policy.Ticket{Key: "OPS-3", Status: "Approved"},
+	)
+	tickets.SetJQL("OPS-1", true)
+	tests := []struct {
+		name string
+		cfg  func(*policy.Config)
+		msg  string
+		want policy.Decision
+	}{
+		{"approved by someone else", approved(nil), "OPS-1 bump", policy.Allow},
+		{"approved only by the committer: four eyes", approved(nil), "OPS-2 bump", policy.Reject},
+		{"four eyes off", approved(func(j *policy.JiraConfig) { j.Approval.FourEyes = false }), "OPS-2 bump", policy.Allow},
+		{"not approved", approved(nil), "OPS-3 bump", policy.Reject},
+		{"jql holds", approved(func(j *policy.JiraConfig) { j.JQL = "labels = release" }), "OPS-1 bump", policy.Allow},
+		{"jql does not hold", approved(func(j *policy.JiraConfig) { j.Approval.Required = false; j.JQL = "labels = release" }), "OPS-3 bump", policy.Reject},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := engine(t, tc.cfg, tickets)
+			v := e.Evaluate(context.Background(), &policy.Change{Commit: commit("a1", "alice@example.com", tc.msg),
+				LastGood: good, LastAttempted: good, Requested: desc(t, "version: 1.4.2")}, now)
+			if v.Decision != tc.want {
+				t.Fatalf("decision %s, want %s: %v", v.Decision, tc.want, v.Reasons)
+			}
+			if tc.want == policy.Reject && (len(v.Reasons) != 1 || v.Reasons[0].Rule != policy.RuleJira) {
+				t.Errorf("reasons %v, want one jira reason", v.Reasons)
+			}
+		})
+	}
+
+	// A JQL condition with a checker that cannot evaluate JQL fails closed.
+	plain := struct{ policy.TicketChecker }{tickets}
+	e := engine(t, approved(func(j *policy.JiraConfig) { j.JQL = "labels = release" }), plain)
+	v := e.Evaluate(context.Background(), &policy.Change{Commit: commit("a1", "alice@example.com", "OPS-1"),
+		LastGood: good, LastAttempted: good, Requested: desc(t, "version: 1.4.2")}, now)
+	if v.Decision != policy.Reject {
+		t.Fatalf("JQL without a JQL-capable checker: %s, want reject", v.Decision)
+	}
+}
+
 func TestRideAlongReasonNamesTheCommit(t *testing.T) {
 	good := desc(t)
 	mallory := commit("c3", "mallory@evil.example", "open ssh")

@@ -15,11 +15,38 @@ import (
 type Tickets struct {
 	mu      sync.Mutex
 	tickets map[string]policy.Ticket
+	jql     map[string]bool // key → matches the JQL condition
 	down    bool
 	calls   int
 }
 
-var _ policy.TicketChecker = (*Tickets)(nil)
+var (
+	_ policy.TicketChecker = (*Tickets)(nil)
+	_ policy.JQLMatcher    = (*Tickets)(nil)
+)
+
+// SetJQL says whether key matches the (single) JQL condition under test.
+func (f *Tickets) SetJQL(key string, match bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.jql == nil {
+		f.jql = map[string]bool{}
+	}
+	f.jql[key] = match
+}
+
+// MatchesJQL implements policy.JQLMatcher.
+func (f *Tickets) MatchesJQL(ctx context.Context, key, jql string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return false, fmt.Errorf("%w: connection refused", policy.ErrUnavailable)
+	}
+	if _, ok := f.tickets[key]; !ok {
+		return false, fmt.Errorf("%s: %w", key, policy.ErrTicketNotFound)
+	}
+	return f.jql[key], nil
+}
 
 // NewTickets returns a fake holding ts.
 func NewTickets(ts ...policy.Ticket) *Tickets {

@@ -471,3 +471,9 @@ func (c *Client) userRef(ctx context.Context, email string) (string, error) {
 	}
 	return "", nil
 }
+
+// The policy engine looks tickets up and evaluates JQL through these.
+var (
+	_ policy.TicketChecker = (*Client)(nil)
+	_ policy.JQLMatcher    = (*Client)(nil)
+)
