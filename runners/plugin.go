@@ -10,6 +10,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -74,6 +75,10 @@ type Plugin struct {
 	lastErr   string
 	closed    bool
 	kills     sync.WaitGroup
+	// sockets is where the plugin process creates its Unix socket.
+	// go-plugin leaves a killed plugin's socket behind; a folder of the
+	// runner's own is removed whole on Close.
+	sockets string
 }
 
 var (
@@ -237,13 +242,17 @@ func (p *Plugin) acquire(ctx context.Context) (*pluginLaunch, Result, error) {
 // launch starts the plugin process of l.
 func (p *Plugin) launch(l *pluginLaunch) {
 	defer close(l.done)
+	cmd := exec.Command(p.Path)
+	if dir := p.socketDir(); dir != "" {
+		cmd.Env = []string{plugin.EnvUnixSocketDir + "=" + dir}
+	}
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  plugins.Handshake,
 		VersionedPlugins: plugins.VersionedPlugins(nil),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
-		Cmd:              exec.Command(p.Path),
+		Cmd:              cmd,
 		Logger:           newHCLogger(p.Logger, p.Name),
 		Stderr:           l.stderr,
 		StartTimeout:     p.StartTimeout,
@@ -320,7 +329,27 @@ func (p *Plugin) Close() error {
 		l.client.Kill()
 	}
 	p.kills.Wait()
+	p.mu.Lock()
+	dir := p.sockets
+	p.sockets = ""
+	p.mu.Unlock()
+	if dir != "" {
+		return os.RemoveAll(dir)
+	}
 	return nil
+}
+
+// socketDir returns the runner's folder for plugin sockets, creating it
+// on first use; "" (the system's temp folder) if it cannot.
+func (p *Plugin) socketDir() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sockets == "" {
+		if dir, err := os.MkdirTemp("", "gitmon-plugin-"); err == nil {
+			p.sockets = dir
+		}
+	}
+	return p.sockets
 }
 
 func (p *Plugin) now() time.Time {

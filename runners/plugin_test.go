@@ -268,8 +268,17 @@ func TestPluginKilledMidStage(t *testing.T) {
 		t.Error("not relaunched")
 	}
 	newPID := r.pid()
+	sockets := r.sockets
 	r.Close()
 	waitGone(t, newPID)
+	// The killed plugin's Unix socket (which go-plugin leaves behind) goes
+	// with the runner's socket folder.
+	if sockets == "" {
+		t.Fatal("the plugin ran without a socket folder of its own")
+	}
+	if _, err := os.Stat(sockets); !os.IsNotExist(err) {
+		t.Errorf("socket folder %s left behind after Close: %v", sockets, err)
+	}
 }
 
 func TestPluginCrashCircuitBreaker(t *testing.T) {
@@ -429,4 +438,15 @@ func BenchmarkPluginColdStart(b *testing.B) {
 			reportPercentiles(b, d)
 		})
 	}
+	// The baseline: the same binary exec'd and run to its exit without
+	// the handshake cookie (it refuses at once), i.e. process start alone.
+	b.Run("baseline=exec-only", func(b *testing.B) {
+		var d []time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			_ = exec.Command(path).Run()
+			d = append(d, time.Since(t0))
+		}
+		reportPercentiles(b, d)
+	})
 }
