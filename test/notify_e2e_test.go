@@ -115,6 +115,23 @@ func TestNotificationsOfAFailedRelease(t *testing.T) {
 	if !strings.Contains(ticket.Description, "deploy") || strings.Contains(ticket.Description, "xoxb-slack-canary") {
 		t.Errorf("ticket description lacks the failing stage or leaks the token:\n%s", ticket.Description)
 	}
+	// The failure alert links to the ticket and mentions the maintainer.
+	defer func() {
+		if t.Failed() {
+			for _, p := range posts.all() {
+				t.Logf("post %s thread=%q text=%q", p["channel"], p["thread_ts"], p["text"])
+			}
+
+		}
+	}()
+	d.Eventually(30*time.Second, "a failure alert linking the JIRA ticket", func() bool {
+		for _, p := range posts.all() {
+			if p["thread_ts"] != "" && strings.Contains(p["text"], "/browse/"+ticket.Key) && strings.Contains(p["text"], "alice@example.com") {
+				return true
+			}
+		}
+		return false
+	})
 	for _, s := range []string{d.Logs()} {
 		for _, canary := range []string{"xoxb-slack-canary", "jira-canary-token"} {
 			if strings.Contains(s, canary) {

@@ -119,9 +119,36 @@ func (o *outboxAnnouncer) Finished(ctx context.Context, rec *store.Record) {
 		return
 	}
 	if o.jira {
-		items = append(items, o.jiraItems(rec)...)
+		jiraItems := o.jiraItems(rec)
+		for _, it := range jiraItems {
+			if it.Kind != store.OutboxJiraFailure {
+				continue
+			}
+			// The failure alert links to the ticket once it exists.
+			browse := strings.TrimSuffix(o.a.cfg.Integrations.Jira.URL, "/") + "/browse/"
+			for i := range items {
+				if items[i].Kind == store.OutboxSlack {
+					items[i].Payload = withTicket(items[i].Payload, it.Key, browse)
+				}
+			}
+		}
+		items = append(items, jiraItems...)
 	}
 	o.done(ctx, items, nil)
+}
+
+// withTicket sets a Slack payload's ticket link.
+func withTicket(payload json.RawMessage, key, browse string) json.RawMessage {
+	var p notify.SlackPayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return payload
+	}
+	p.TicketKey, p.TicketBrowse = key, browse
+	b, err := json.Marshal(p)
+	if err != nil {
+		return payload
+	}
+	return b
 }
 
 func (o *outboxAnnouncer) done(ctx context.Context, items []store.OutboxItem, err error) {

@@ -19,7 +19,7 @@ func runDemo(ctx context.Context, s Streams, args []string) int {
 		fmt.Fprintf(s.Err, "gitmon demo: %v\n", err)
 		return 1
 	}
-	fmt.Fprintln(s.Out, "gitmon demo: a throwaway GitOps repository, the real daemon, local exec runners and a local service for healthchecks.")
+	fmt.Fprintln(s.Out, "gitmon demo: a throwaway GitOps repository, the real daemon, local exec and plugin runners, a local service for healthchecks, and notifications to a local fake Slack and SMTP server.")
 	if err := demo.Run(ctx, s.Out, exe); err != nil {
 		fmt.Fprintf(s.Err, "gitmon demo: %v\n", err)
 		return 1

@@ -7,6 +7,8 @@ package demo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +30,7 @@ import (
 
 	"github.com/gitmon-dev/gitmon/internal/app"
 	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/gitmon-dev/gitmon/internal/notify"
 	"github.com/gitmon-dev/gitmon/internal/store"
 )
 
@@ -60,7 +63,10 @@ pipelines:
   deploy:      {runner: exec, command: [%q, %q, deploy], timeout: 1m, env: [DEMO_CLUSTER]}
   healthcheck: {runner: http, timeout: 1m}
   regression:  {runner: exec, command: [%q, %q, regression], timeout: 1m}
-  smoke:       {runner: exec, command: [%q, %q, smoke], timeout: 1m}
+  smoke:       %s
+integrations:
+  slack: {token_env: DEMO_SLACK_TOKEN, api_url: %q}
+  smtp:  {host: 127.0.0.1, port: %d, from: gitmon@example.com}
 policy:
   committers: ["alice@example.com", "*@platform.example.com"]
   changes:
@@ -130,7 +136,32 @@ func Run(ctx context.Context, w io.Writer, exe string) error {
 		return map[string]string{"services/payments.yaml": descriptor("payments", "qa", version, ports, port)}
 	}
 
-	cfgText := fmt.Sprintf(configTmpl, filepath.Join(dir, "work", ".git"), exe, StageCommand, exe, StageCommand, exe, StageCommand)
+	// Notifications go to local fakes: a Slack API (slacktest) and an
+	// SMTP server, both in this process.
+	in := &inbox{}
+	p.in = in
+	slackSrv := in.startSlack()
+	defer slackSrv.Stop()
+	smtpSrv, smtpPort, err := in.startSMTP()
+	if err != nil {
+		return err
+	}
+	defer smtpSrv.Close()
+	os.Setenv("DEMO_SLACK_TOKEN", "xoxb-gitmon-demo-not-a-real-token")
+	p.say("notifications go to a fake Slack API at %s and an SMTP server at 127.0.0.1:%d, both local", slackSrv.GetAPIURL(), smtpPort)
+
+	// Prod's smoke test is the example plugin next to the gitmon binary
+	// (make build builds it), or the exec stand-in when it is missing.
+	smoke := fmt.Sprintf("{runner: exec, command: [%q, %q, smoke], timeout: 1m}", exe, StageCommand)
+	if path, sum, err := smokePlugin(exe); err == nil {
+		smoke = fmt.Sprintf("{runner: plugin, path: %q, sha256: %s, timeout: 1m}", path, sum)
+		p.say("prod's smoke stage is the plugin %s (sha256 %s…), checking the healthcheck endpoints", path, sum[:12])
+	} else {
+		p.say("no gitmon-smoke plugin next to %s (make build builds it): prod's smoke stage runs as an exec stage instead", filepath.Base(exe))
+	}
+
+	cfgText := fmt.Sprintf(configTmpl, filepath.Join(dir, "work", ".git"), exe, StageCommand, exe, StageCommand,
+		smoke, slackSrv.GetAPIURL(), smtpPort)
 	cfgPath := filepath.Join(dir, "gitmon.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
 		return err
@@ -366,16 +397,92 @@ func (g *gitRepo) promote(from, into string, who object.Signature, port int) (st
 	return g.commit(into, files, fmt.Sprintf("Merge branch '%s' into %s", from, into), who, g.tip(into), g.tip(from))
 }
 
+// smokePlugin returns the path and sha256 of the gitmon-smoke plugin
+// next to exe (make build puts bin/gitmon-smoke beside bin/gitmon).
+func smokePlugin(exe string) (path, sum string, err error) {
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	path = filepath.Join(filepath.Dir(exe), "gitmon-smoke")
+	f, err := os.Open(path)
+	if err != nil {
+		return "", "", err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return "", "", fmt.Errorf("%s is not an executable file", path)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", "", err
+	}
+	return path, hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // printer writes the timeline.
 type printer struct {
 	w     io.Writer
 	start time.Time
 	mu    sync.Mutex
 	shown map[string]bool
+	in    *inbox // the fake Slack's and SMTP server's deliveries
 }
 
 func (p *printer) say(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "  %6.2fs  %s\n", time.Since(p.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// notes prints the notifications delivered since the last call.
+func (p *printer) notes() {
+	if p.in == nil {
+		return
+	}
+	for _, l := range p.in.take() {
+		p.say("          %s", l)
+	}
+}
+
+// lastKey is the outbox key of a record's last Slack message (its
+// outcome, to its service's first channel), or "" when it has none: a
+// skipped record is not announced.
+func lastKey(r *store.Record) string {
+	if len(r.Slack) == 0 || r.Status == store.StatusSkipped {
+		return ""
+	}
+	ev := notify.EventFinished
+	if r.Status == store.StatusRejected {
+		ev = notify.EventRejected
+	}
+	return notify.SlackKey(r.ID, ev, r.Slack[0])
+}
+
+// settle waits (a few seconds at most) until the notifications of the
+// records just shown are delivered, printing them as they arrive.
+func (p *printer) settle(ctx context.Context, st store.Store, keys []string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		done := true
+		for _, k := range keys {
+			if it, ok, err := st.OutboxItem(ctx, k); err != nil || !ok || !it.Sent() {
+				done = false
+				break
+			}
+		}
+		if done {
+			if due, err := st.DueOutbox(ctx, time.Now().Add(time.Hour), 1); err == nil && len(due) == 0 {
+				break
+			}
+		}
+		p.notes()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	p.notes()
 }
 
 func (p *printer) title(n int, t string) {
@@ -396,6 +503,7 @@ func (p *printer) follow(ctx context.Context, a *app.App, st store.Store, commit
 		p.shown = map[string]bool{}
 	}
 	deadline := time.Now().Add(60 * time.Second)
+	var keys []string
 	for got := 0; got < n || (n == 0 && !ready(a)); {
 		if time.Now().After(deadline) {
 			return errors.New("demo: timed out waiting for gitmon")
@@ -414,12 +522,19 @@ func (p *printer) follow(ctx context.Context, a *app.App, st store.Store, commit
 				got++
 			}
 			p.record(r)
+			if k := lastKey(r); k != "" {
+				keys = append(keys, k)
+			}
 		}
+		p.notes()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+	if len(keys) > 0 {
+		p.settle(ctx, st, keys)
 	}
 	return nil
 }
@@ -483,4 +598,8 @@ func (p *printer) summary(ctx context.Context, st store.Store) {
 	}
 	b, _ := json.Marshal(count)
 	fmt.Fprintf(p.w, "\n%d records %s. Every one is in the store: `gitmon history --json` prints them.\n", len(recs), b)
+	if p.in != nil {
+		posts, mails := p.in.counts()
+		fmt.Fprintf(p.w, "%d Slack posts delivered to the fake Slack API and %d e-mails to the local SMTP server.\n", posts, mails)
+	}
 }

@@ -43,7 +43,16 @@ type SlackPayload struct {
 	// its ts (external id) becomes thread_ts. The worker holds this item
 	// back while that message is unsent; an unknown key posts top-level.
 	ThreadKey string `json:"thread_key,omitempty"`
+	// TicketKey is the outbox key of the JIRA failure ticket this alert
+	// links to; TicketBrowse is the JIRA URL the ticket key is appended
+	// to. The worker holds the alert back for up to TicketWait while the
+	// ticket is not created yet, then posts it without the link.
+	TicketKey    string `json:"ticket_key,omitempty"`
+	TicketBrowse string `json:"ticket_browse,omitempty"`
 }
+
+// TicketWait is how long a failure alert waits for its JIRA ticket.
+const TicketWait = 2 * time.Minute
 
 // EmailPayload is the payload of a store.OutboxEmail item.
 type EmailPayload struct {

@@ -59,10 +59,10 @@ func (s *Slack) Send(ctx context.Context, it store.OutboxItem) (string, error) {
 	if channel == "" {
 		return "", fmt.Errorf("slack message %s has no channel", it.Key)
 	}
-	opts := []slack.MsgOption{slack.MsgOptionText(p.Text, false), slack.MsgOptionDisableLinkUnfurl()}
-	if len(p.Blocks.BlockSet) > 0 {
-		opts = append(opts, slack.MsgOptionBlocks(p.Blocks.BlockSet...))
-	}
+	// Options are set once each: slack-go adds, rather than replaces,
+	// a repeated text option.
+	text, blocks := p.Text, p.Blocks.BlockSet
+	opts := []slack.MsgOption{slack.MsgOptionDisableLinkUnfurl()}
 	if p.ThreadKey != "" && s.outbox != nil {
 		parent, ok, err := s.outbox.OutboxItem(ctx, p.ThreadKey)
 		if err != nil {
@@ -74,6 +74,28 @@ func (s *Slack) Send(ctx context.Context, it store.OutboxItem) (string, error) {
 		if ok && parent.ExternalID != "" {
 			opts = append(opts, slack.MsgOptionTS(parent.ExternalID))
 		}
+	}
+	if p.TicketKey != "" && s.outbox != nil {
+		ticket, ok, err := s.outbox.OutboxItem(ctx, p.TicketKey)
+		if err != nil {
+			return "", err
+		}
+
+		switch {
+		case ok && ticket.Sent() && ticket.ExternalID != "":
+			link := fmt.Sprintf("JIRA: <%s%s|%s>", p.TicketBrowse, ticket.ExternalID, ticket.ExternalID)
+			text += "\n" + link
+			if len(blocks) > 0 {
+				blocks = append(append([]slack.Block{}, blocks...),
+					slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, link, false, false), nil, nil))
+			}
+		case ok && !ticket.Sent() && time.Since(ticket.CreatedAt) < TicketWait:
+			return "", ErrThreadNotReady // the ticket is on its way
+		}
+	}
+	opts = append(opts, slack.MsgOptionText(text, false))
+	if len(blocks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(blocks...))
 	}
 	_, ts, err := s.client.PostMessageContext(ctx, channel, opts...)
 	if err != nil {

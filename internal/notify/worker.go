@@ -122,7 +122,9 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 			next = w.now().Add(d)
 			held[it.Kind] = true
 		} else if errors.Is(err, ErrThreadNotReady) {
-			next = w.now().Add(w.minBackoff())
+			// Waiting on another item of the outbox, not on a service:
+			// look again soon.
+			next = w.now().Add(min(time.Second, w.minBackoff()))
 		}
 		w.log().Warn("notification failed", "kind", it.Kind, "key", it.Key, "attempts", it.Attempts+1,
 			"retry_at", next, "err", err)

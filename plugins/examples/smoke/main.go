@@ -66,7 +66,7 @@ func (smoke) Run(ctx context.Context, req *plugins.StageRequest, logf func(strin
 		}
 		logf("GET " + u + ": ok")
 	}
-	return plugins.Result{OK: true, Message: fmt.Sprintf("%d endpoints answered 2xx", len(urls))}, nil
+	return plugins.Result{OK: true, Message: fmt.Sprintf("%d endpoint(s) answered 2xx", len(urls))}, nil
 }
 
 func get(ctx context.Context, c *http.Client, u string) error {
