@@ -10,7 +10,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 build: ## build bin/gitmon (static, no cgo) and the example plugin bin/gitmon-smoke
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/gitmon
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN) ./cmd/gitmon
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/gitmon-smoke ./plugins/examples/smoke
 
 proto: ## regenerate plugins/proto (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
