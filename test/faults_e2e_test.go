@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slack-go/slack/slacktest"
 
 	"github.com/gitmon-dev/gitmon/runners"
 	"github.com/gitmon-dev/gitmon/test/fakejenkins"
@@ -240,10 +239,7 @@ func TestFault_CanarySecretsNowhere(t *testing.T) {
 	repo.Commit("qa", "baseline", Alice, Alice)
 	url := gitserver.Daemon(t, repo)
 
-	posts := &slackPosts{}
-	sl := slacktest.NewTestServer(func(c slacktest.Customize) { c.Handle("/chat.postMessage", posts.handler) })
-	sl.Start()
-	defer sl.Stop()
+	posts, slackURL := startSlack(t)
 	jira := fakejira.New(t, fakejira.Options{Mode: fakejira.ModeCloud, User: "gitmon@example.com", Token: jiraCanary})
 	jira.AddUser(fakejira.User{AccountID: "acc-alice", Email: "alice@example.com", DisplayName: "Alice"})
 	jk := fakejenkins.New("gitmon", jenkinsCanary)
@@ -254,7 +250,7 @@ func TestFault_CanarySecretsNowhere(t *testing.T) {
 		Pipelines: "  deploy: {runner: exec, command: [./deploy.sh], timeout: 30s, env: [JENKINS_TOKEN, JIRA_TOKEN, SLACK_TOKEN]}\n" +
 			"  regression: {runner: jenkins, job: regression-suite, timeout: 2m}\n",
 		Extra: `integrations:
-  slack: {token_env: SLACK_TOKEN, channel: "#deployments", api_url: "` + sl.GetAPIURL() + `"}
+  slack: {token_env: SLACK_TOKEN, channel: "#deployments", api_url: "` + slackURL + `"}
   jenkins: {url: ` + jk.URL + `, user_env: JENKINS_USER, token_env: JENKINS_TOKEN}
   jira:
     url: ` + jira.URL + `

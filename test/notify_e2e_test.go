@@ -3,7 +3,6 @@ package test
 import (
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +34,17 @@ func (s *slackPosts) handler(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": post["channel"], "ts": ts})
 }
 
+// startSlack serves a fake Slack API recording chat.postMessage; it
+// returns the recorder and the API URL.
+func startSlack(t *testing.T) (*slackPosts, string) {
+	t.Helper()
+	posts := &slackPosts{}
+	sl := slacktest.NewTestServer(func(c slacktest.Customize) { c.Handle("/chat.postMessage", posts.handler) })
+	sl.Start()
+	t.Cleanup(sl.Stop)
+	return posts, sl.GetAPIURL()
+}
+
 func (s *slackPosts) all() []map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -52,15 +62,12 @@ func TestNotificationsOfAFailedRelease(t *testing.T) {
 	repo.Commit("qa", "baseline", Alice, Alice)
 	url := gitserver.Daemon(t, repo)
 
-	posts := &slackPosts{}
-	sl := slacktest.NewTestServer(func(c slacktest.Customize) { c.Handle("/chat.postMessage", posts.handler) })
-	sl.Start()
-	defer sl.Stop()
+	posts, slackURL := startSlack(t)
 	jira := fakejira.New(t, fakejira.Options{Mode: fakejira.ModeCloud, User: "gitmon@example.com", Token: "jira-canary-token"})
 	jira.AddUser(fakejira.User{AccountID: "acc-alice", Email: "alice@example.com", DisplayName: "Alice"})
 
 	d := NewDaemon(t, ConfigOptions{URL: url, Insecure: true, Extra: `integrations:
-  slack: {token_env: SLACK_TOKEN, channel: "#deployments", api_url: "` + sl.GetAPIURL() + `"}
+  slack: {token_env: SLACK_TOKEN, channel: "#deployments", api_url: "` + slackURL + `"}
   jira:
     url: ` + jira.URL + `
     user_env: JIRA_USER
@@ -139,5 +146,4 @@ func TestNotificationsOfAFailedRelease(t *testing.T) {
 			}
 		}
 	}
-	_ = filepath.Join
 }
