@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/gitmon-dev/gitmon/runners"
 	"github.com/gitmon-dev/gitmon/test/fakejenkins"
 	"github.com/gitmon-dev/gitmon/test/fakejira"
