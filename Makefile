@@ -34,8 +34,12 @@ check: ## gofmt, go vet, and go mod tidy leaves no diff
 demo: build ## run gitmon's demo on its embedded example
 	./$(BIN) demo
 
-bench: build ## Go benchmarks, and the wall time of `gitmon validate` on hostile files
+bench: build ## every benchmark, each with its same-run baseline (a few minutes)
 	$(GO) test -run '^$$' -bench . -benchmem ./descriptors ./policy ./internal/...
+	$(GO) test -run '^$$' -bench 'ListBranches' -benchmem -benchtime 200x ./monitor
+	$(GO) test -run '^$$' -bench 'Plugin|InProcess|Exec' -benchtime 2s ./runners
+	$(GO) test -run '^$$' -bench 'DetectionLatency' -benchtime 30x ./test
+	$(GO) test -run '^$$' -bench 'Throughput1000|IdleRSS' -benchtime 1x ./test
 	./scripts/hostile-timing.sh $(BIN)
 
 fuzz: ## run each fuzz target for FUZZTIME
