@@ -35,7 +35,7 @@ var buildPlugins = sync.OnceValue(func() error {
 		return err
 	}
 	pluginBinDir = dir
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./plugins/testplugin/cmd/gitmon-testplugin", "./plugins/examples/smoke")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", dir+"/", "./plugins/testplugin/cmd/gitmon-testplugin", "./plugins/examples/smoke")
 	cmd.Dir = ".."
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building the plugins: %v\n%s", err, out)
