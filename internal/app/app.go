@@ -68,6 +68,8 @@ type App struct {
 	// reattach are releases recover found running on runners that can
 	// follow them; the scheduler takes them up first.
 	reattach []reattachJob
+	// secrets are every secret value the config read, for redaction.
+	secrets []string
 	// jira is the JIRA integration (nil when not configured); worker
 	// delivers the outbox (nil when no integration is configured).
 	jira   *jira.Client
@@ -110,7 +112,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		opts.Announcer = noAnnouncer{}
 	}
 	a := &App{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now, engines: map[string]*policy.Engine{},
-		runners: map[string]runners.Runner{}, metrics: newMetrics(), seenAt: map[string]time.Time{}}
+		runners: map[string]runners.Runner{}, metrics: newMetrics(), seenAt: map[string]time.Time{}, secrets: cfg.Secrets()}
 
 	if ig := cfg.Integrations.Jira; ig != nil {
 		c, err := jira.New(*ig, jira.Options{Now: opts.Now})
@@ -130,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		}
 		a.engines[env.Name] = e
 	}
-	renv := runners.Env{Secrets: cfg.Secrets(), LookupEnv: os.LookupEnv, HealthcheckHosts: cfg.Policy.Changes.HealthcheckHosts,
+	renv := runners.Env{Secrets: a.secrets, LookupEnv: os.LookupEnv, HealthcheckHosts: cfg.Policy.Changes.HealthcheckHosts,
 		EnvironmentHealthcheckHosts: map[string]*[]string{}, Now: opts.Now,
 		PluginDir: cfg.PluginDir, Jenkins: cfg.Integrations.Jenkins}
 	for _, env := range cfg.Environments {
@@ -151,14 +153,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		}
 		if e, ok := r.(*runners.Exec); ok {
 			e.Dir = cfg.Dir // commands run in the config's folder
-		}
-		// Runners that can check their setup do so now (a Jenkins job
-		// lacking a parameter would silently drop it): serve refuses to
-		// start rather than fail every release later.
-		if c, ok := r.(interface{ Check(context.Context) error }); ok {
-			if err := c.Check(ctx); err != nil {
-				return nil, fmt.Errorf("pipeline %s: %w", name, err)
-			}
 		}
 		a.runners[name] = r
 	}

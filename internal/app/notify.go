@@ -47,7 +47,7 @@ func (o *outboxAnnouncer) enqueue(ctx context.Context, items []store.OutboxItem)
 }
 
 func (o *outboxAnnouncer) options(rec *store.Record) notify.Options {
-	opts := notify.Options{Secrets: o.a.cfg.Secrets()}
+	opts := notify.Options{Secrets: o.a.secrets}
 	if rec.Descriptor != nil {
 		opts.Maintainer = rec.Descriptor.Maintainer
 	}
@@ -162,7 +162,7 @@ func (o *outboxAnnouncer) done(ctx context.Context, items []store.OutboxItem, er
 // the service's failure ticket when it failed, or note its recovery.
 func (o *outboxAnnouncer) jiraItems(rec *store.Record) []store.OutboxItem {
 	var items []store.OutboxItem
-	body := stageSummary(rec, o.a.cfg.Secrets())
+	body := stageSummary(rec, o.a.secrets)
 	if len(rec.Tickets) > 0 {
 		p, _ := json.Marshal(jiraCommentPayload{Keys: rec.Tickets, Body: body})
 		items = append(items, store.OutboxItem{Kind: store.OutboxJiraComment, Key: "jira:comment:" + rec.ID, Payload: p})

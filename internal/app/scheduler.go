@@ -262,7 +262,7 @@ func (s *scheduler) stage(ctx context.Context, rec *store.Record, i int, st *sto
 	if err := a.store.UpdateStage(wctx, rec.ID, i, *st); err != nil {
 		return false, err
 	}
-	out := runners.NewOutput(int(a.cfg.Tuning.OutputCap.Int64()), a.cfg.Secrets())
+	out := runners.NewOutput(int(a.cfg.Tuning.OutputCap.Int64()), a.secrets)
 	sctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	req := &runners.Request{
@@ -290,7 +290,7 @@ func (s *scheduler) stage(ctx context.Context, rec *store.Record, i int, st *sto
 	case sctx.Err() != nil:
 		st.Status, st.Message = store.StageFailed, fmt.Sprintf("timed out after %s", p.Timeout)
 	case err != nil:
-		st.Status, st.Message = store.StageFailed, runners.Redact(err.Error(), a.cfg.Secrets())
+		st.Status, st.Message = store.StageFailed, runners.Redact(err.Error(), a.secrets)
 	case res.OK:
 		st.Status = store.StageSucceeded
 	default:

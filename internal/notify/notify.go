@@ -19,12 +19,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/gitmon-dev/gitmon/internal/store"
+	"github.com/gitmon-dev/gitmon/runners"
 )
 
 // Record events that notify.
@@ -151,31 +151,9 @@ func retryAfter(err error) (time.Duration, bool) {
 }
 
 // NewRedactor returns a func that replaces every secret in a text by
-// "<redacted>", longest secrets first, so that a secret containing
-// another is redacted whole. Empty secrets are ignored.
+// "<redacted>": runners.Redact, the one redaction gitmon has, which also
+// hides overlapping secrets whole. Empty secrets are ignored.
 func NewRedactor(secrets []string) func(string) string {
-	var ss []string
-	for _, s := range secrets {
-		if s != "" {
-			ss = append(ss, s)
-		}
-	}
-	if len(ss) == 0 {
-		return func(s string) string { return s }
-	}
-	sortByLengthDesc(ss)
-	pairs := make([]string, 0, 2*len(ss))
-	for _, s := range ss {
-		pairs = append(pairs, s, "<redacted>")
-	}
-	r := strings.NewReplacer(pairs...)
-	return r.Replace
-}
-
-func sortByLengthDesc(ss []string) {
-	for i := 1; i < len(ss); i++ {
-		for j := i; j > 0 && len(ss[j]) > len(ss[j-1]); j-- {
-			ss[j], ss[j-1] = ss[j-1], ss[j]
-		}
-	}
+	ss := append([]string(nil), secrets...)
+	return func(s string) string { return runners.Redact(s, ss) }
 }
