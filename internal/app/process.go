@@ -441,7 +441,7 @@ func (run *branchRun) commit(ctx context.Context, c monitor.Commit, changes []mo
 		// that have not started; so does one already in place (a revert
 		// while a bad release waits), or the older one would start after it.
 		if rec.Status == store.StatusPending && rec.Phase == store.PhaseQueued || hasRule(rec, policy.RuleUnchanged) {
-			sup, err := a.pendingFor(ctx, r.cfg.Name, env.Name, name, b.Records)
+			sup, err := a.unstarted(ctx, r.cfg.Name, env.Name, name, 0)
 			if err != nil {
 				return err
 			}
@@ -540,22 +540,18 @@ func applyVerdict(rec *store.Record, v policy.Verdict) {
 	}
 }
 
-// pendingFor returns the ids of the records of a service that have not
-// started yet: a later allowed record supersedes them (SPEC §5).
-func (a *App) pendingFor(ctx context.Context, repo, env, service string, inBatch []*store.Record) ([]string, error) {
+// unstarted returns the ids of a service's records that have not started
+// (pending), older than Seq before (0: all of them): a later record that
+// passes policy, or is already in place, supersedes them (SPEC §5).
+func (a *App) unstarted(ctx context.Context, repo, env, service string, before int64) ([]string, error) {
 	recs, err := a.store.Records(ctx, store.Filter{Repository: repo, Environment: env, Service: service, Status: []string{store.StatusPending}})
 	if err != nil {
 		return nil, err
 	}
 	var ids []string
 	for _, r := range recs {
-		ids = append(ids, r.ID)
-	}
-	for _, r := range inBatch {
-		if r.Service == service && r.Status == store.StatusPending {
-			r.Status, r.Phase = store.StatusSuperseded, ""
-			t := a.now()
-			r.FinishedAt = &t
+		if before == 0 || r.Seq < before {
+			ids = append(ids, r.ID)
 		}
 	}
 	return ids, nil

@@ -48,27 +48,20 @@ func (a *App) review(ctx context.Context) error {
 func (a *App) reviewOne(ctx context.Context, engine *policy.Engine, ch *policy.Change, rec *store.Record) error {
 	a.decideMu.Lock()
 	defer a.decideMu.Unlock()
-	{
-		v := engine.Evaluate(ctx, ch, a.now())
-		applyVerdict(rec, v)
-		var supersede []string
-		switch rec.Status {
-		case store.StatusPending:
-			if rec.Phase == store.PhaseQueued {
-				earlier, err := a.store.Records(ctx, store.Filter{Repository: rec.Repository, Environment: rec.Environment, Service: rec.Service, Status: []string{store.StatusPending}})
-				if err != nil {
-					return err
-				}
-				for _, e := range earlier {
-					if e.Seq < rec.Seq {
-						supersede = append(supersede, e.ID)
-					}
-				}
+	v := engine.Evaluate(ctx, ch, a.now())
+	applyVerdict(rec, v)
+	var supersede []string
+	switch rec.Status {
+	case store.StatusPending:
+		if rec.Phase == store.PhaseQueued {
+			var err error
+			if supersede, err = a.unstarted(ctx, rec.Repository, rec.Environment, rec.Service, rec.Seq); err != nil {
+				return err
 			}
-		default:
-			t := a.now()
-			rec.FinishedAt = &t
 		}
-		return a.store.Decide(ctx, rec, supersede)
+	default:
+		t := a.now()
+		rec.FinishedAt = &t
 	}
+	return a.store.Decide(ctx, rec, supersede)
 }
