@@ -94,11 +94,7 @@ func (r *Repo) Changed(ctx context.Context, c Commit, pattern string) ([]FileCha
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	commit, err := r.commitObject(h)
-	if err != nil {
-		return nil, err
-	}
-	newTree, err := r.tree(commit.TreeHash)
+	commit, newTree, err := r.commitTree(h)
 	if err != nil {
 		return nil, err
 	}
@@ -204,11 +200,7 @@ func (r *Repo) Files(ctx context.Context, sha, pattern string) ([]File, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	commit, err := r.commitObject(h)
-	if err != nil {
-		return nil, err
-	}
-	root, err := r.tree(commit.TreeHash)
+	_, root, err := r.commitTree(h)
 	if err != nil {
 		return nil, err
 	}
@@ -297,4 +289,17 @@ func (r *Repo) ReadBlob(ctx context.Context, blob string, max int64) ([]byte, er
 		return nil, fmt.Errorf("blob %s is more than %d bytes: %w", blob, max, ErrTooLarge)
 	}
 	return buf.Bytes(), nil
+}
+
+// commitTree reads a commit and its root tree; the caller holds r.mu.
+func (r *Repo) commitTree(h plumbing.Hash) (*object.Commit, *object.Tree, error) {
+	commit, err := r.commitObject(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	tree, err := r.tree(commit.TreeHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	return commit, tree, nil
 }

@@ -45,18 +45,7 @@ func (l *loader) environments(globalNode *yaml.Node, raws []rawEnvironment, pipe
 			Initial:       r.Initial,
 			Notifications: Notifications{Slack: r.Notifications.Slack, Emails: r.Notifications.Emails},
 		}
-		switch {
-		case r.Name == "":
-			l.errorf(yamlx.Join(p, "name"), "an environment needs a name")
-		case !validName(r.Name):
-			l.errorf(yamlx.Join(p, "name"), "%q is not a valid name (%s)", r.Name, nameRule)
-		default:
-			if j, dup := names[r.Name]; dup {
-				l.errorf(yamlx.Join(p, "name"), "%q is already the name of environments[%d]", r.Name, j)
-			} else {
-				names[r.Name] = i
-			}
-		}
+		l.uniqueName(p, "environments", "an environment", r.Name, i, names)
 		if env.Branch == "" {
 			env.Branch = env.Name
 		} else if msg := checkBranch(env.Branch); msg != "" {

@@ -306,18 +306,7 @@ func (l *loader) repositories(raws []rawRepository) []Repository {
 	for i, r := range raws {
 		p := yamlx.Index("repositories", i)
 		repo := Repository{Name: r.Name, Insecure: r.Insecure, Descriptors: r.Descriptors}
-		switch {
-		case r.Name == "":
-			l.errorf(yamlx.Join(p, "name"), "a repository needs a name")
-		case !validName(r.Name):
-			l.errorf(yamlx.Join(p, "name"), "%q is not a valid name (%s)", r.Name, nameRule)
-		default:
-			if j, dup := seen[r.Name]; dup {
-				l.errorf(yamlx.Join(p, "name"), "%q is already the name of repositories[%d]", r.Name, j)
-			} else {
-				seen[r.Name] = i
-			}
-		}
+		l.uniqueName(p, "repositories", "a repository", r.Name, i, seen)
 		kind := kindUnknown
 		if r.URL == "" {
 			l.errorf(yamlx.Join(p, "url"), "a repository needs a url")
@@ -570,5 +559,23 @@ func (l *loader) serviceURL(path, raw string, required bool) {
 	}
 	if msg := checkServiceURL(raw); msg != "" {
 		l.errorf(path, "%s", msg)
+	}
+}
+
+// uniqueName checks the name of list[i] (repositories or environments):
+// present, well formed, and not taken by an earlier entry of seen.
+func (l *loader) uniqueName(path, list, what, name string, i int, seen map[string]int) {
+	p := yamlx.Join(path, "name")
+	switch {
+	case name == "":
+		l.errorf(p, "%s needs a name", what)
+	case !validName(name):
+		l.errorf(p, "%q is not a valid name (%s)", name, nameRule)
+	default:
+		if j, dup := seen[name]; dup {
+			l.errorf(p, "%q is already the name of %s[%d]", name, list, j)
+		} else {
+			seen[name] = i
+		}
 	}
 }
