@@ -1,6 +1,7 @@
 package test
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,5 +59,22 @@ policy:
 	}
 	if _, err := os.Stat(filepath.Join(dir, "state")); !os.IsNotExist(err) {
 		t.Errorf("serve created its state folder despite the invalid config")
+	}
+}
+
+// TestServeRefusesABusyListenAddress: a listen address already in use is
+// a start-up failure: exit 2, not a crash loop (SPEC §6 gives serve 0 and 2).
+func TestServeRefusesABusyListenAddress(t *testing.T) {
+	repo := NewGitRepo(t)
+	repo.WriteFile("services/payments.yaml", Descriptor("payments", "1.0.0"))
+	repo.Commit("qa", "baseline", Alice, Alice)
+	d := NewDaemon(t, ConfigOptions{URL: gitserver.Daemon(t, repo), Insecure: true})
+	ln, err := net.Listen("tcp", d.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if r := d.Gitmon("serve", "--config", d.Config); r.code != 2 || !strings.Contains(r.stderr, "address already in use") {
+		t.Fatalf("serve on a busy address: %v", r)
 	}
 }

@@ -69,9 +69,11 @@ func runServe(ctx context.Context, s Streams, args []string) int {
 	}
 	log.Info("gitmon serving", "version", Version, "listen", cfg.Listen, "state", cfg.State,
 		"repositories", len(cfg.Repositories), "environments", len(cfg.Environments))
+	// Run fails only while starting (recovering interrupted stages,
+	// listening on cfg.Listen): like a locked state, that is exit 2.
 	if err := a.Run(ctx); err != nil {
-		log.Error("gitmon stopped", "err", err)
-		return 1
+		log.Error("gitmon could not start", "err", err)
+		return ExitUsage
 	}
 	log.Info("gitmon stopped cleanly")
 	return ExitOK
