@@ -21,6 +21,7 @@ import (
 	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/gitmon-dev/gitmon/internal/config"
 )
@@ -284,6 +285,12 @@ func (r *Repo) Fetch(ctx context.Context, branch string) error {
 		return errors.New("repository is closed")
 	}
 	err := r.fetch(ctx, branch)
+	if transient(err) && ctx.Err() == nil {
+		// One immediate retry for a connection that broke off: go-git's
+		// SSH transport, for one, fails a complete fetch with "closing
+		// input: EOF" when the server closes the channel first.
+		err = r.fetch(ctx, branch)
+	}
 	if err == nil || !isMissingObject(err) || ctx.Err() != nil {
 		return r.fetchErr(ctx, branch, err)
 	}
@@ -296,6 +303,22 @@ func (r *Repo) Fetch(ctx context.Context, branch string) error {
 		return r.fetchErr(ctx, branch, err)
 	}
 	return r.fetchErr(ctx, branch, r.rebuild(ctx, branch))
+}
+
+// transient reports whether a fetch error may pass on a second try:
+// anything but what the sentinels table (errors.go) classifies (refusals,
+// missing objects, timeouts) and a host-key or size problem.
+func transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	for _, st := range sentinels {
+		if errors.Is(err, st.cause) || st.ours != nil && errors.Is(err, st.ours) {
+			return false
+		}
+	}
+	var keyErr *knownhosts.KeyError
+	return !errors.Is(err, ErrHostKey) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrLimit) && !errors.As(err, &keyErr)
 }
 
 // fetchErr makes a fetch error safe to return.
