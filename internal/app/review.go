@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/policy"
@@ -64,4 +65,20 @@ func (a *App) reviewOne(ctx context.Context, engine *policy.Engine, ch *policy.C
 		rec.FinishedAt = &t
 	}
 	return a.store.Decide(ctx, rec, supersede)
+}
+
+// reviewLoop runs policy again for records waiting on JIRA.
+func (a *App) reviewLoop(ctx context.Context) {
+	t := time.NewTicker(max(a.cfg.PollInterval, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := a.review(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("reviewing pending records", keyErr, err)
+		}
+	}
 }
