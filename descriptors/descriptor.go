@@ -23,6 +23,10 @@ import (
 // MaxSize is the largest descriptor file accepted.
 const MaxSize = 256 << 10
 
+// MaxFields is the most leaf fields (params.* and x-* leaves included) a
+// descriptor may have.
+const MaxFields = 1000
+
 // Defaults of SPEC §2.
 const (
 	DefaultScheme   = "https"

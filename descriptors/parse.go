@@ -98,11 +98,45 @@ func Parse(name string, data []byte) (*Descriptor, error) {
 			}
 		}
 	}
+	if len(errs) == 0 {
+		if e := d.checkFields(pos); e != nil {
+			errs = append(errs, e)
+		}
+	}
 	if err := errs.Err(); err != nil {
 		return nil, yamlx.WithFile(err, name)
 	}
 	d.semver, _ = semver.NewVersion(d.Version)
 	return d, nil
+}
+
+// ErrTooManyFields is wrapped by the error for a descriptor with more
+// than MaxFields leaf fields.
+var ErrTooManyFields = errors.New("too many fields")
+
+// checkFields bounds the leaf fields (SPEC §5 Bounded work): every field
+// is compared, attributed and stored with each record, so one descriptor
+// must not carry an unbounded number. The error names the top-level key
+// that holds the most of them.
+func (d *Descriptor) checkFields(pos yamlx.Positions) *Error {
+	fields := Diff(nil, d).Fields()
+	if len(fields) <= MaxFields {
+		return nil
+	}
+	per := map[string]int{}
+	top, most := "", 0
+	for _, f := range fields {
+		k := f
+		if i := strings.IndexAny(f, ".["); i > 0 {
+			k = f[:i]
+		}
+		if per[k]++; per[k] > most {
+			top, most = k, per[k]
+		}
+	}
+	e := pos.Errorf(top, "the descriptor has %d fields (%d under %s); at most %d are allowed", len(fields), most, top, MaxFields)
+	e.Err = ErrTooManyFields
+	return e
 }
 
 func isNull(n *yaml.Node) bool {

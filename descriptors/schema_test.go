@@ -32,6 +32,7 @@ var goOnly = map[string]string{
 	"duplicate-key":        "a JSON object has no duplicate keys: the converted value keeps the last",
 	"duplicate-key-nested": "a JSON object has no duplicate keys: the converted value keeps the last",
 	"merge-key":            "editors apply merge keys; gitmon rejects them so that each value is written where it applies",
+	"too-many-fields":      "the bound counts leaves across nested params and x- keys, which a schema cannot count",
 }
 
 // notConvertible lists the bad files that are no single YAML document,

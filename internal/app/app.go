@@ -27,10 +27,11 @@ import (
 
 // Log keys.
 const (
-	keyRepo   = "repo"
-	keyEnv    = "env"
-	keyRecord = "record"
-	keyErr    = "err"
+	keyRepo    = "repo"
+	keyEnv     = "env"
+	keyRecord  = "record"
+	keyService = "service"
+	keyErr     = "err"
 )
 
 // Options tune an App beyond its config, for tests and benchmarks.
@@ -63,9 +64,10 @@ type App struct {
 	repos   []*repoState
 	metrics *metrics
 	sched   *scheduler
-	// reattach are releases recover found running on runners that can
-	// follow them; the scheduler takes them up first.
-	reattach []reattachJob
+	rel     *releaser
+	// resumed are the releases Recover found running that go on; the
+	// scheduler takes them up first.
+	resumed []*store.Record
 	// secrets are every secret value the config read, for redaction.
 	secrets []string
 	// jira is the JIRA integration (nil when not configured); worker
@@ -179,6 +181,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		a.store.Close()
 		return nil, err
 	}
+	a.rel = &releaser{store: a.store, runners: a.runners, pipelines: cfg.Pipelines, env: cfg.Environment, now: a.now,
+		log: a.log, secrets: a.secrets, outputCap: int(cfg.Tuning.OutputCap.Int64()), grace: cfg.Tuning.ShutdownGrace,
+		metrics: a.metrics, announce: a.opts.Announcer, seen: a.takeSeen,
+		retry: 100 * time.Millisecond, retryMax: 5 * time.Second, drain: 5 * time.Second}
 	a.sched = newScheduler(a)
 	return a, nil
 }
@@ -190,9 +196,11 @@ func (a *App) Run(ctx context.Context) error {
 	defer a.store.Close()
 	defer a.closeRunners()
 
-	if err := a.recover(ctx); err != nil {
+	resumed, err := a.rel.Recover(ctx)
+	if err != nil {
 		return fmt.Errorf("recovering interrupted stages: %w", err)
 	}
+	a.resumed = resumed
 
 	srv, err := a.serveHTTP()
 	if err != nil {
@@ -260,7 +268,9 @@ func (a *App) closeRunners() {
 // announces the records that ended at their decision.
 func (a *App) afterApply(ctx context.Context, b store.Batch) {
 	for _, r := range b.Records {
-		a.metrics.records.WithLabelValues(r.Environment, r.Status).Inc()
+		if store.Finished(r.Status) {
+			a.metrics.records.WithLabelValues(r.Environment, r.Status).Inc() // once, at its terminal status
+		}
 		switch {
 		case r.Status == store.StatusPending && r.Phase == store.PhaseQueued:
 			a.sched.wake()

@@ -30,7 +30,7 @@ func newMetrics() *metrics {
 			Help:    "From a moved tip seen by a poll to the first stage of its release started.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitmon_records_total",
-			Help: "Records by environment and status (decided, then finished)."}, []string{"environment", "status"}),
+			Help: "Records by environment and terminal status, each counted once when it ends."}, []string{"environment", "status"}),
 		stageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gitmon_stage_duration_seconds",
 			Help: "Stage durations by pipeline and status.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 18)}, []string{"pipeline", "status"}),
 	}

@@ -42,8 +42,8 @@ func serviceKey(r *store.Record) string {
 // run on runCtx.
 func (s *scheduler) run(ctx, runCtx context.Context) {
 	defer s.wg.Wait()
-	for _, j := range s.a.reattach {
-		s.follow(runCtx, j)
+	for _, rec := range s.a.resumed {
+		s.follow(runCtx, rec)
 	}
 	tick := time.NewTicker(5 * time.Second) // a safety net; wake is the fast path
 	defer tick.Stop()
@@ -105,10 +105,33 @@ func (s *scheduler) dispatch(ctx, runCtx context.Context) error {
 				<-s.slots
 				s.wake()
 			}()
-			if err := s.release(runCtx, rec); err != nil && runCtx.Err() == nil {
+			if err := s.a.rel.Run(runCtx, rec.ID); err != nil && runCtx.Err() == nil {
 				s.a.log.Error("release", keyRecord, rec.ID, keyErr, err)
 			}
 		}()
 	}
 	return nil
+}
+
+// follow takes up a release left running by a previous gitmon (Recover).
+func (s *scheduler) follow(runCtx context.Context, rec *store.Record) {
+	key := serviceKey(rec)
+	s.mu.Lock()
+	s.running[key] = true
+	s.mu.Unlock()
+	s.slots <- struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.running, key)
+			s.mu.Unlock()
+			<-s.slots
+			s.wake()
+		}()
+		if err := s.a.rel.Run(runCtx, rec.ID); err != nil && runCtx.Err() == nil {
+			s.a.log.Error("following a release after restart", keyRecord, rec.ID, keyErr, err)
+		}
+	}()
 }

@@ -390,50 +390,75 @@ func (s *SQLite) StartRecord(ctx context.Context, id string, stages []Stage, at 
 // UpdateStage writes stage i of a record whole. It returns once the write
 // is durable, or an error wrapping ErrNotFound if the stage does not exist.
 func (s *SQLite) UpdateStage(ctx context.Context, id string, i int, st Stage) error {
-	handle, err := handleText(st.Handle)
-	if err != nil {
-		return fmt.Errorf("update record %s stage %d: %w", id, i, err)
-	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE stages SET name = ?, runner = ?, status = ?, started_at = ?,
-			finished_at = ?, message = ?, output = ?, url = ?, run_id = ?, handle = ? WHERE record_id = ? AND idx = ?`,
-			st.Name, st.Runner, st.Status, nullTimePtr(st.StartedAt), nullTimePtr(st.FinishedAt), st.Message,
-			st.Output, st.URL, st.RunID, handle, id, i)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return fmt.Errorf("record %s stage %d: %w", id, i, ErrNotFound)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.write(ctx, func(tx *sql.Tx) error { return updateStage(ctx, tx, id, i, st) }); err != nil {
 		return fmt.Errorf("update stage: %w", err)
 	}
 	return nil
 }
 
-// FinishRecord ends a pending or running record with a final status at
-// the given time. Succeeded makes the record's descriptor and commit the
-// service's last good; a succeeded remove clears both last good and last
-// attempted. Any other status leaves the service alone. It fails with
-// ErrNotFound if the record has already ended.
-func (s *SQLite) FinishRecord(ctx context.Context, id, status string, at time.Time) error {
-	if !Finished(status) {
-		return fmt.Errorf("finish record %s: %q is not a final status", id, status)
+func updateStage(ctx context.Context, tx *sql.Tx, id string, i int, st Stage) error {
+	handle, err := handleText(st.Handle)
+	if err != nil {
+		return fmt.Errorf("record %s stage %d: %w", id, i, err)
 	}
+	res, err := tx.ExecContext(ctx, `UPDATE stages SET name = ?, runner = ?, status = ?, started_at = ?,
+		finished_at = ?, message = ?, output = ?, url = ?, run_id = ?, handle = ? WHERE record_id = ? AND idx = ?`,
+		st.Name, st.Runner, st.Status, nullTimePtr(st.StartedAt), nullTimePtr(st.FinishedAt), st.Message,
+		st.Output, st.URL, st.RunID, handle, id, i)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("record %s stage %d: %w", id, i, ErrNotFound)
+	}
+	return nil
+}
+
+// FinishRecord ends a pending or running record with a final status at
+// the given time (EndRecord with nothing else).
+func (s *SQLite) FinishRecord(ctx context.Context, id, status string, at time.Time) error {
+	return s.EndRecord(ctx, id, End{Status: status, At: at})
+}
+
+// EndRecord ends a pending or running record with a final status at
+// e.At, writing e.Stages and appending e.Events in the same transaction.
+// Succeeded makes the record's descriptor and commit the service's last
+// good; a succeeded remove clears both last good and last attempted. Any
+// other status leaves the service alone. It fails with ErrNotFound if the
+// record has already ended, and writes nothing then.
+func (s *SQLite) EndRecord(ctx context.Context, id string, e End) error {
+	if !Finished(e.Status) {
+		return fmt.Errorf("finish record %s: %q is not a final status", id, e.Status)
+	}
+	now := s.now()
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		t, err := target(ctx, tx, id, StatusPending, StatusRunning)
 		if err != nil {
 			return err
 		}
+		for i, st := range e.Stages {
+			if err := updateStage(ctx, tx, id, i, st); err != nil {
+				return err
+			}
+		}
+		for _, ev := range e.Events {
+			if ev.Repository == "" {
+				ev.Repository = t.repository
+			}
+			if ev.Environment == "" {
+				ev.Environment = t.environment
+			}
+			if err := insertEvent(ctx, tx, ev, now); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE records SET status = ?, finished_at = ? WHERE id = ?`,
-			status, formatTime(at), id); err != nil {
+			e.Status, formatTime(e.At), id); err != nil {
 			return err
 		}
-		if status != StatusSucceeded {
+		if e.Status != StatusSucceeded {
 			return nil
 		}
 		if t.action == string(policy.ActionRemove) {

@@ -215,6 +215,16 @@ type Batch struct {
 	Events []Event
 }
 
+// End is how a record ends (EndRecord).
+type End struct {
+	Status string
+	At     time.Time
+	// Stages are stage writes (by index) made with the end.
+	Stages map[int]Stage
+	// Events are appended with the end.
+	Events []Event
+}
+
 // Filter selects records or events, newest first.
 type Filter struct {
 	Repository  string
@@ -263,6 +273,11 @@ type Store interface {
 	// service's last good (or, for a remove, clears it); failed keeps the
 	// last good.
 	FinishRecord(ctx context.Context, id, status string, at time.Time) error
+	// EndRecord ends a pending or running record as FinishRecord does,
+	// and in the same transaction writes the stages in e.Stages and
+	// appends e.Events: a release's last stage, its end and what recovery
+	// says of it are durable together or not at all.
+	EndRecord(ctx context.Context, id string, e End) error
 
 	// AddEvent appends an event.
 	AddEvent(ctx context.Context, e Event) error

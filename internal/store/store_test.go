@@ -871,3 +871,40 @@ func TestResume(t *testing.T) {
 		t.Errorf("nothing to resume, got %+v", got)
 	}
 }
+
+// TestEndRecordIsOneTransaction: the last stage, the record's end, its
+// events and the service's last good are written together, and a record
+// that already ended takes none of them.
+func TestEndRecordIsOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	r := pendingRecord(t, 1, "1.0.0")
+	applyRecord(t, s, r)
+	must(t, s.StartRecord(ctx, r.ID, []Stage{{Name: "deploy", Runner: "exec", Status: StageRunning, StartedAt: &t0},
+		{Name: "smoke", Runner: "exec"}}, t0))
+	end := t0.Add(time.Minute)
+	e := End{Status: StatusFailed, At: end,
+		Stages: map[int]Stage{0: {Name: "deploy", Runner: "exec", Status: StageInterrupted, StartedAt: &t0, FinishedAt: &end},
+			1: {Name: "smoke", Runner: "exec", Status: StageSkipped}},
+		Events: []Event{{Kind: EventInterrupted, Message: "it ended failed"}}}
+	must(t, s.EndRecord(ctx, r.ID, e))
+	got := get(t, s, r.ID)
+	if got.Status != StatusFailed || got.Stages[0].Status != StageInterrupted || got.Stages[1].Status != StageSkipped {
+		t.Errorf("record %s, stages %+v", got.Status, got.Stages)
+	}
+	evs, err := s.Events(ctx, Filter{Environment: r.Environment})
+	if err != nil || len(evs) != 1 || evs[0].Kind != EventInterrupted || evs[0].Repository != r.Repository {
+		t.Errorf("events %+v, %v", evs, err)
+	}
+	// Ended already: nothing of a second end is written.
+	e.Status, e.Events = StatusSucceeded, []Event{{Kind: EventInterrupted, Message: "again"}}
+	if err := s.EndRecord(ctx, r.ID, e); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second EndRecord = %v, want ErrNotFound", err)
+	}
+	if evs, _ := s.Events(ctx, Filter{}); len(evs) != 1 {
+		t.Errorf("%d events after a refused end, want 1", len(evs))
+	}
+	if sv, _ := s.Service(ctx, r.Repository, r.Environment, r.Service); sv.LastGood != nil {
+		t.Errorf("a failed record made %v last good", sv.LastGood)
+	}
+}
