@@ -133,7 +133,7 @@ func TestEvaluate(t *testing.T) {
 			name: "ride-along: allowed commit carries a field from a rejected one",
 			change: policy.Change{Commit: alice, LastGood: good, LastAttempted: good,
 				Requested:   desc(t, "version: 1.4.2", "ports: [8080, 22]"),
-				Attribution: policy.Attribution{"version": alice, "ports": mallory}},
+				Attribution: policy.Attribution{"version": {alice}, "ports": {mallory}}},
 			want:   policy.Reject,
 			rules:  []string{policy.RuleCommitters},
 			fields: []string{"ports"},
@@ -142,14 +142,14 @@ func TestEvaluate(t *testing.T) {
 			name: "ride-along ends once an allowed commit overwrites the field",
 			change: policy.Change{Commit: alice, LastGood: good, LastAttempted: good,
 				Requested:   desc(t, "version: 1.4.2", "ports: [8080, 8443]"),
-				Attribution: policy.Attribution{"version": alice, "ports": bob}},
+				Attribution: policy.Attribution{"version": {alice}, "ports": {bob}}},
 			want: policy.Allow,
 		},
 		{
 			name: "rejected field reverted to last good no longer counts",
 			change: policy.Change{Commit: alice, LastGood: good, LastAttempted: good,
 				Requested:   desc(t, "version: 1.4.2"),
-				Attribution: policy.Attribution{"version": alice, "ports": mallory}},
+				Attribution: policy.Attribution{"version": {alice}, "ports": {mallory}}},
 			want: policy.Allow,
 		},
 		{
@@ -350,7 +350,7 @@ func TestEvaluate(t *testing.T) {
 			tickets: policytest.NewTickets(policy.Ticket{Key: "OPS-1", Status: "Approved"}),
 			change: policy.Change{Commit: commit("ad", "alice@example.com", "OPS-1: bump"), LastGood: good, LastAttempted: good,
 				Requested:   desc(t, "version: 1.4.2", "resources: {cpu: '2', memory: 512Mi}"),
-				Attribution: policy.Attribution{"resources.cpu": commit("ae", "bob@platform.example.com", "more cpu")}},
+				Attribution: policy.Attribution{"resources.cpu": {commit("ae", "bob@platform.example.com", "more cpu")}}},
 			want:   policy.Reject,
 			rules:  []string{policy.RuleJira},
 			fields: []string{"resources.cpu"},
@@ -447,7 +447,7 @@ func TestRideAlongReasonNamesTheCommit(t *testing.T) {
 	v := engine(t, nil, nil).Evaluate(context.Background(), &policy.Change{
 		Commit: alice, LastGood: good, LastAttempted: good,
 		Requested:   desc(t, "version: 1.4.2", "ports: [8080, 22]"),
-		Attribution: policy.Attribution{"version": alice, "ports": mallory},
+		Attribution: policy.Attribution{"version": {alice}, "ports": {mallory}},
 	}, now)
 	if len(v.Reasons) != 1 || v.Reasons[0].Commit != mallory.SHA || v.Reasons[0].Field != "ports" {
 		t.Fatalf("reasons = %+v, want one committers reason for %s on ports", v.Reasons, mallory.SHA)
@@ -539,11 +539,35 @@ func TestAttributionRecord(t *testing.T) {
 	a.Record(c1, descriptors.Diff(v1, v2))
 	a.Record(c2, descriptors.Diff(v2, v2again)) // writes the same value again
 	a.Record(c3, descriptors.Diff(v2again, v3))
-	if a["version"].SHA != c1.SHA {
-		t.Errorf("version attributed to %s, want %s (rewriting a value changes nothing)", a["version"].SHA, c1.SHA)
+	if a["version"][0].SHA != c1.SHA {
+		t.Errorf("version attributed to %s, want %s (rewriting a value changes nothing)", a["version"][0].SHA, c1.SHA)
 	}
-	if a["ports"].SHA != c3.SHA {
-		t.Errorf("ports attributed to %s, want %s", a["ports"].SHA, c3.SHA)
+	if a["ports"][0].SHA != c3.SHA {
+		t.Errorf("ports attributed to %s, want %s", a["ports"][0].SHA, c3.SHA)
+	}
+}
+
+// TestRepairDoesNotLaunderABrokenCommit: an outsider's change hidden in a
+// descriptor that did not parse, repaired by an allowed committer, is
+// attributed to both; the outsider's commit is rejected, field by field.
+func TestRepairDoesNotLaunderABrokenCommit(t *testing.T) {
+	e := engine(t, nil, nil)
+	good := desc(t)
+	repaired := desc(t, "image: evil.example/payments:1")
+	outsider := commit("0b", "mallory@evil.example", "new image (and a duplicate key)")
+	fixer := commit("0f", "alice@example.com", "fix the duplicate key")
+	a := policy.Attribution{}
+	a.RecordAll([]policy.Commit{outsider, fixer}, descriptors.Diff(good, repaired))
+	v := e.Evaluate(context.Background(), &policy.Change{Service: "payments", Action: policy.ActionDeploy, Commit: fixer,
+		LastGood: good, LastAttempted: good, Requested: repaired, Attribution: a}, time.Now())
+	if v.Decision != policy.Reject {
+		t.Fatalf("decision %s, want reject: %v", v.Decision, v.Reasons)
+	}
+	if len(v.Reasons) != 1 || v.Reasons[0].Commit != outsider.SHA || v.Reasons[0].Field != "image" || v.Reasons[0].Rule != policy.RuleCommitters {
+		t.Errorf("reasons %v, want one committers reason naming %s and image", v.Reasons, outsider.SHA)
+	}
+	if len(v.Commits) != 2 {
+		t.Errorf("contributions %+v, want the outsider's and the fixer's", v.Commits)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -264,10 +265,31 @@ func (a *App) closeRunners() {
 	}
 }
 
-// afterApply wakes the scheduler when a batch queued releases, and
-// announces the records that ended at their decision.
+// logEvents logs what happened to branches (SPEC §9): baselines,
+// force-pushes, pauses, deletions, returns.
+func (a *App) logEvents(evs []store.Event) {
+	for _, e := range evs {
+		a.log.Info(e.Message, "event", e.Kind, keyRepo, e.Repository, keyEnv, e.Environment, "branch", e.Branch, "commit", short(e.Commit))
+	}
+}
+
+// ruleList names the rules of a record's reasons.
+func ruleList(r *store.Record) []string {
+	out := make([]string, 0, len(r.Reasons))
+	for _, rs := range r.Reasons {
+		if !slices.Contains(out, rs.Rule) {
+			out = append(out, rs.Rule)
+		}
+	}
+	return out
+}
+
+// afterApply logs a batch's decisions, wakes the scheduler when it queued
+// releases, and announces the records that ended at their decision.
 func (a *App) afterApply(ctx context.Context, b store.Batch) {
 	for _, r := range b.Records {
+		a.log.Info("record decided", keyRepo, r.Repository, keyEnv, r.Environment, keyService, r.Service,
+			"commit", short(r.Commit), "version", r.Version, "status", r.Status, "phase", r.Phase, "rules", ruleList(r), keyRecord, r.ID)
 		if store.Finished(r.Status) {
 			a.metrics.records.WithLabelValues(r.Environment, r.Status).Inc() // once, at its terminal status
 		}
@@ -303,6 +325,16 @@ func (a *App) takeSeen(rec *store.Record) (time.Time, bool) {
 	t, ok := a.seenAt[k]
 	delete(a.seenAt, k)
 	return t, ok
+}
+
+// repo returns the watched repository named name, or nil.
+func (a *App) repo(name string) *repoState {
+	for _, r := range a.repos {
+		if r.cfg.Name == name {
+			return r
+		}
+	}
+	return nil
 }
 
 // Ready reports whether every repository was polled once (successfully

@@ -90,6 +90,34 @@ func Plan(ctx context.Context, cfg *config.Config, o PlanOptions) ([]PlanEntry, 
 	return out, nil
 }
 
+// tipState stands in for a state folder in plan: the branch tip is every
+// service's last good and last attempted, nothing is claimed elsewhere and
+// nothing waits.
+type tipState struct{ svcs *services }
+
+func (t tipState) Service(_ context.Context, repo, env, service string) (store.Service, error) {
+	if sv, ok := t.svcs.base[service]; ok {
+		return sv, nil
+	}
+	return store.Service{Repository: repo, Environment: env, Service: service, Attribution: policy.Attribution{}}, nil
+}
+func (tipState) Claims(context.Context, string, string) ([]string, error)       { return nil, nil }
+func (tipState) Records(context.Context, store.Filter) ([]*store.Record, error) { return nil, nil }
+func (tipState) Processed(context.Context, string, string, []string) (map[string]bool, error) {
+	return map[string]bool{}, nil
+}
+
+// planState is what plan reads: the store's, or the tip's.
+type planState interface {
+	deciderState
+	Processed(ctx context.Context, repo, env string, shas []string) (map[string]bool, error)
+}
+
+// planRepo decides, without writing, the records serve would make if the
+// branch moved from where gitmon stands to ref: the same walk, the same
+// branch rules (rewrites, pauses, commits processed before) and the same
+// decider. It returns one entry per service that would get a record: its
+// last record's.
 func planRepo(ctx context.Context, g gitRepo, rc *config.Repository, env *config.Environment, engine *policy.Engine, st store.Store, ref string, now time.Time) ([]PlanEntry, error) {
 	tips, err := g.ListBranches(ctx)
 	if err != nil {
@@ -104,129 +132,154 @@ func planRepo(ctx context.Context, g gitRepo, rc *config.Repository, env *config
 	}
 	target := tip
 	if ref != "" {
-		if sha, isBranch := tips[ref]; isBranch {
-			if err := g.Fetch(ctx, ref); err != nil {
-				return nil, err
-			}
-			target = sha
-		} else if _, err := g.Commit(ctx, ref); err == nil {
-			target = ref
-		} else {
-			return nil, fmt.Errorf("ref %q is neither a branch nor a commit reachable from %s", ref, env.Branch)
+		if target, err = g.Resolve(ctx, ref); err != nil {
+			return nil, err
 		}
 	}
 
 	// Where the environment stands: the store's view, or the branch tip.
 	base := tip
-	services := map[string]*store.Service{}
+	var state planState
+	var svcs *services
+	var br store.Branch
 	if st != nil {
-		if b, err := st.Branch(ctx, rc.Name, env.Name); err == nil && b.Known {
-			base = b.LastProcessed
-			svcs, err := st.Services(ctx, rc.Name, env.Name)
-			if err != nil {
-				return nil, err
-			}
-			for i := range svcs {
-				s := svcs[i]
-				if s.Attribution == nil {
-					s.Attribution = policy.Attribution{}
-				}
-				services[s.Service] = &s
-			}
+		if br, err = st.Branch(ctx, rc.Name, env.Name); err != nil {
+			return nil, err
 		}
 	}
-	run := &branchRun{repo: &repoState{cfg: rc, git: g}, env: env, services: services}
-	if len(services) == 0 {
-		baseCommit, err := g.Commit(ctx, base)
+	run := &branchRun{repo: &repoState{cfg: rc, git: g}, env: env}
+	d := &decider{repo: rc.Name, env: env.Name, glob: rc.Descriptors, engine: engine, now: func() time.Time { return now },
+		read: func(ctx context.Context, file, blob string) (*descriptors.Descriptor, error) {
+			return readDescriptor(ctx, g, file, blob)
+		}}
+	run.d = d
+	if br.Known {
+		base = br.LastProcessed
+		list, err := st.Services(ctx, rc.Name, env.Name)
 		if err != nil {
 			return nil, err
 		}
-		files, err := g.Files(ctx, base, rc.Descriptors)
-		if err != nil {
+		svcs, state = newServices(rc.Name, env.Name, list), st
+	} else {
+		if svcs, err = tipServices(ctx, g, rc, env, d, base); err != nil {
 			return nil, err
 		}
-		for _, f := range files {
-			s := run.service(descriptors.Stem(f.Path))
-			s.Present = true
-			if d, err := run.read(ctx, f.Path, f.Blob); err == nil {
-				s.Current, s.LastGood, s.LastAttempted = d, d, d
-				s.Attribution.Record(commitOf(baseCommit), descriptors.Diff(nil, d))
-			}
-		}
+		state = tipState{svcs: svcs}
 	}
+	d.state, run.services = state, svcs
 
-	// Walk base → target, attributing fields as the daemon would.
-	commits, _, err := g.Walk(ctx, base, target, walkLimit)
+	// The branch rules of processBranch, without their writes.
+	restored := false
+	if br.Paused == store.PauseForcePush {
+		if back, err := g.IsAncestor(ctx, br.Anchor, target); err == nil && back {
+			restored = true
+		} else {
+			run.paused = policy.RuleForcePush
+		}
+	}
+	commits, rw, err := g.Walk(ctx, base, target, walkLimit)
 	if err != nil {
 		return nil, err
 	}
-	broken := map[string]error{}
+	if rw != nil {
+		if !restored && env.Policy.ForcePush != policy.ForcePushAllow {
+			run.paused = policy.RuleForcePush
+		}
+		if err := run.rebase(ctx, rw.MergeBase); err != nil {
+			return nil, err
+		}
+	}
+	shas := make([]string, len(commits))
+	for i, c := range commits {
+		shas[i] = c.SHA
+	}
+	done, err := state.Processed(ctx, rc.Name, env.Name, shas)
+	if err != nil {
+		return nil, err
+	}
+	last := map[string]*store.Record{}
 	for _, c := range commits {
 		changes, err := g.Changed(ctx, c, rc.Descriptors)
 		if err != nil {
 			return nil, err
 		}
-		for _, fc := range changes {
-			s := run.service(descriptors.Stem(fc.Path))
-			var d *descriptors.Descriptor
-			if fc.NewBlob != "" {
-				if d, err = run.read(ctx, fc.Path, fc.NewBlob); err != nil {
-					broken[s.Service] = err
-					continue
-				}
-			}
-			delete(broken, s.Service)
-			s.Attribution.Record(commitOf(c), descriptors.Diff(s.Current, d))
-			s.Current, s.Present = d, d != nil
+		dec, err := d.commit(ctx, svcs, c, changes, run.paused, done[c.SHA])
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range dec.records {
+			last[rec.Service] = rec
 		}
 	}
-	head, err := g.Commit(ctx, target)
-	if err != nil {
-		return nil, err
-	}
 
-	names := make([]string, 0, len(services))
-	for n := range run.services {
+	names := make([]string, 0, len(last))
+	for n := range last {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var out []PlanEntry
+	out := make([]PlanEntry, 0, len(names))
 	for _, name := range names {
-		s := run.services[name]
-		e := PlanEntry{Repository: rc.Name, Environment: env.Name, Service: name, Action: string(policy.ActionDeploy),
-			Diff: descriptors.Changes{}, Commits: []policy.Contribution{}, Reasons: []policy.Reason{}}
-		if s.LastGood != nil {
-			e.LastGood = s.LastGood.Version
+		rec := last[name]
+		sv, err := state.Service(ctx, rc.Name, env.Name, name)
+		if err != nil {
+			return nil, err
 		}
-		if err, bad := broken[name]; bad {
-			e.Decision = "reject"
-			e.Reasons = []policy.Reason{{Rule: policy.RuleDescriptor, Commit: target, Message: err.Error()}}
-			out = append(out, e)
-			continue
+		e := PlanEntry{Repository: rc.Name, Environment: env.Name, Service: name, Action: rec.Action,
+			Diff: orEmptyDiff(rec.Diff), Commits: rec.Commits, Reasons: rec.Reasons, Verified: rec.Verified}
+		if sv.LastGood != nil {
+			e.LastGood = sv.LastGood.Version
 		}
-		if s.Current == nil && s.LastGood == nil {
-			continue
+		if rec.Action != string(policy.ActionRemove) && rec.Descriptor != nil {
+			e.Requested = rec.Descriptor.Version
 		}
-		action := policy.ActionDeploy
-		if s.Current == nil {
-			action = policy.ActionRemove
-		} else {
-			e.Requested = s.Current.Version
-		}
-		e.Action = string(action)
-		v := engine.Evaluate(ctx, &policy.Change{Repository: rc.Name, Environment: env.Name, Service: name, Action: action,
-			Commit: commitOf(head), LastGood: s.LastGood, LastAttempted: s.LastAttempted, Requested: s.Current, Attribution: s.Attribution}, now)
-		if v.Decision == policy.Skip && len(v.Diff) == 0 {
-			continue // nothing would happen to this service
-		}
-		e.Diff, e.Commits, e.Reasons = v.Diff, v.Commits, v.Reasons
-		switch v.Decision {
-		case policy.Allow:
-			e.Decision = "deploy"
-		default:
-			e.Decision = string(v.Decision)
-		}
+		e.Decision = planDecision(rec)
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// planDecision is a record's status as plan names it.
+func planDecision(rec *store.Record) string {
+	switch {
+	case rec.Status == store.StatusPending && rec.Phase == store.PhaseQueued:
+		return "deploy"
+	case rec.Status == store.StatusPending:
+		return "pending"
+	case rec.Status == store.StatusSkipped:
+		return "skip"
+	default:
+		return "reject"
+	}
+}
+
+func orEmptyDiff(d descriptors.Changes) descriptors.Changes {
+	if d == nil {
+		return descriptors.Changes{}
+	}
+	return d
+}
+
+// tipServices is the state of a branch gitmon never processed: every
+// descriptor at sha is in place, attributed to sha.
+func tipServices(ctx context.Context, g gitRepo, rc *config.Repository, env *config.Environment, d *decider, sha string) (*services, error) {
+	c, err := g.Commit(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	files, err := g.Files(ctx, sha, rc.Descriptors)
+	if err != nil {
+		return nil, err
+	}
+	svcs := newServices(rc.Name, env.Name, nil)
+	svcs.base = map[string]store.Service{}
+	for _, f := range files {
+		sv := svcs.get(descriptors.Stem(f.Path))
+		sv.Present = true
+		if desc, err := d.read(ctx, f.Path, f.Blob); err == nil {
+			sv.Current, sv.LastGood, sv.LastAttempted = desc, desc, desc
+			sv.Attribution.Record(commitOf(c), descriptors.Diff(nil, desc))
+		}
+		svcs.base[sv.Service] = *sv
+	}
+	return svcs, nil
 }

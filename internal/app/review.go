@@ -5,11 +5,11 @@ import (
 	"time"
 
 	"github.com/gitmon-dev/gitmon/internal/store"
-	"github.com/gitmon-dev/gitmon/policy"
 )
 
-// review runs policy again for every record waiting on JIRA: it becomes
-// allowed, rejected, or keeps waiting until jira.unavailable_timeout.
+// review decides again every record waiting on JIRA, through the same
+// decider as a new commit: it becomes allowed, rejected, or keeps waiting
+// until jira.unavailable_timeout.
 func (a *App) review(ctx context.Context) error {
 	pending, err := a.store.Pending(ctx)
 	if err != nil {
@@ -19,23 +19,11 @@ func (a *App) review(ctx context.Context) error {
 		if rec.Phase != store.PhasePolicy {
 			continue
 		}
-		engine := a.engines[rec.Environment]
-		if engine == nil {
-			continue
+		r, env := a.repo(rec.Repository), a.cfg.Environment(rec.Environment)
+		if r == nil || env == nil || a.engines[env.Name] == nil {
+			continue // no longer configured
 		}
-		sv, err := a.store.Service(ctx, rec.Repository, rec.Environment, rec.Service)
-		if err != nil {
-			return err
-		}
-		ch := &policy.Change{
-			Repository: rec.Repository, Environment: rec.Environment, Service: rec.Service, Action: policy.Action(rec.Action),
-			Commit:   policy.Commit{SHA: rec.Commit, Message: rec.Message, Author: policy.Identity{Email: rec.Author}, Committer: policy.Identity{Email: rec.Committer}},
-			LastGood: sv.LastGood, LastAttempted: sv.LastAttempted, Attribution: sv.Attribution, PendingSince: rec.PendingSince,
-		}
-		if rec.Action != string(policy.ActionRemove) {
-			ch.Requested = rec.Descriptor
-		}
-		if err := a.reviewOne(ctx, engine, ch, rec); err != nil {
+		if err := a.reviewOne(ctx, a.decider(r, env), rec); err != nil {
 			return err
 		}
 		if rec.Phase == store.PhaseQueued {
@@ -46,25 +34,18 @@ func (a *App) review(ctx context.Context) error {
 }
 
 // reviewOne decides one pending record again, holding decideMu.
-func (a *App) reviewOne(ctx context.Context, engine *policy.Engine, ch *policy.Change, rec *store.Record) error {
+func (a *App) reviewOne(ctx context.Context, d *decider, rec *store.Record) error {
 	a.decideMu.Lock()
 	defer a.decideMu.Unlock()
-	v := engine.Evaluate(ctx, ch, a.now())
-	applyVerdict(rec, v)
-	var supersede []string
-	switch rec.Status {
-	case store.StatusPending:
-		if rec.Phase == store.PhaseQueued {
-			var err error
-			if supersede, err = a.unstarted(ctx, rec.Repository, rec.Environment, rec.Service, rec.Seq); err != nil {
-				return err
-			}
-		}
-	default:
-		t := a.now()
-		rec.FinishedAt = &t
+	supersede, err := d.review(ctx, rec)
+	if err != nil {
+		return err
 	}
-	return a.store.Decide(ctx, rec, supersede)
+	if err := a.store.Decide(ctx, rec, supersede); err != nil {
+		return err
+	}
+	a.afterApply(ctx, store.Batch{Records: []*store.Record{rec}})
+	return nil
 }
 
 // reviewLoop runs policy again for records waiting on JIRA.

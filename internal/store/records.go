@@ -14,7 +14,9 @@ import (
 
 const recordColumns = `seq, id, repository, environment, service, action, version, previous_version,
 	commit_sha, author, committer, verified, tickets, status, phase, reasons, commits,
-	created_at, finished_at, pending_since, descriptor, message, diff, emails, slack, dropped`
+	created_at, finished_at, pending_since, descriptor,
+	COALESCE((SELECT m.message FROM messages m WHERE m.repository = records.repository AND m.sha = records.commit_sha), records.message),
+	diff, emails, slack, dropped`
 
 func scanRecord(rows *sql.Rows) (*Record, error) {
 	var (
@@ -182,7 +184,7 @@ func insertRecord(ctx context.Context, tx *sql.Tx, r *Record) (int64, error) {
 	args := []any{r.ID, r.Repository, r.Environment, r.Service, r.Action, r.Version, r.PreviousVersion,
 		r.Commit, r.Author, r.Committer, r.Verified, e.json(orEmpty(r.Tickets)), r.Status, r.Phase,
 		e.json(orEmpty(r.Reasons)), e.json(normContributions(r.Commits)), formatTime(r.CreatedAt),
-		nullTimePtr(r.FinishedAt), nullTime(r.PendingSince), e.descriptor(r.Descriptor), r.Message,
+		nullTimePtr(r.FinishedAt), nullTime(r.PendingSince), e.descriptor(r.Descriptor), "", // the message is kept once per commit
 		e.json(r.Diff), e.json(r.Emails), e.json(r.Slack), e.json(r.Dropped)}
 	if e.err != nil {
 		return 0, fmt.Errorf("record %s: %w", r.ID, e.err)
@@ -432,7 +434,10 @@ func (s *SQLite) EndRecord(ctx context.Context, id string, e End) error {
 	if !Finished(e.Status) {
 		return fmt.Errorf("finish record %s: %q is not a final status", id, e.Status)
 	}
-	now := s.now()
+	var now time.Time
+	if len(e.Events) > 0 {
+		now = s.now()
+	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		t, err := target(ctx, tx, id, StatusPending, StatusRunning)
 		if err != nil {

@@ -41,25 +41,26 @@ func (s *SQLite) Branch(ctx context.Context, repo, env string) (Branch, error) {
 }
 
 const serviceColumns = `repository, environment, service, present, current, attribution,
-	last_good, last_good_commit, last_attempted, last_attempted_commit`
+	last_good, last_good_commit, last_attempted, last_attempted_commit, broken`
 
-func scanService(row interface{ Scan(...any) error }) (Service, error) {
+// scanService reads a service row; the SHAs of the commits whose messages
+// it needs are added to want (see fillMessages).
+func scanService(row interface{ Scan(...any) error }, want map[string]bool) (Service, error) {
 	var (
 		sv                       Service
-		attribution              string
+		attribution, broken      string
 		current, good, attempted sql.NullString
 	)
 	if err := row.Scan(&sv.Repository, &sv.Environment, &sv.Service, &sv.Present, &current, &attribution,
-		&good, &sv.LastGoodCommit, &attempted, &sv.LastAttemptedCommit); err != nil {
+		&good, &sv.LastGoodCommit, &attempted, &sv.LastAttemptedCommit, &broken); err != nil {
 		return sv, err
 	}
 	var d decoder
 	sv.Current = d.descriptor(current)
 	sv.LastGood = d.descriptor(good)
 	sv.LastAttempted = d.descriptor(attempted)
-	d.json(attribution, &sv.Attribution)
-	if sv.Attribution == nil {
-		sv.Attribution = policy.Attribution{}
+	if d.err == nil {
+		sv.Attribution, sv.Broken, d.err = decodeAttribution(attribution, broken, want)
 	}
 	if d.err != nil {
 		return sv, fmt.Errorf("service %s/%s/%s: %w", sv.Repository, sv.Environment, sv.Service, d.err)
@@ -69,21 +70,29 @@ func scanService(row interface{ Scan(...any) error }) (Service, error) {
 
 // Services returns the services of a (repository, environment), by name.
 func (s *SQLite) Services(ctx context.Context, repo, env string) ([]Service, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+serviceColumns+` FROM services
-		WHERE repository = ? AND environment = ? ORDER BY service`, repo, env)
-	if err != nil {
-		return nil, fmt.Errorf("read services of %s/%s: %w", repo, env, err)
-	}
-	defer rows.Close()
 	var out []Service
-	for rows.Next() {
-		sv, err := scanService(rows)
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+serviceColumns+` FROM services
+			WHERE repository = ? AND environment = ? ORDER BY service`, repo, env)
 		if err != nil {
-			return nil, fmt.Errorf("read services of %s/%s: %w", repo, env, err)
+			return err
 		}
-		out = append(out, sv)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		want := map[string]bool{}
+		for rows.Next() {
+			sv, err := scanService(rows, want)
+			if err != nil {
+				return err
+			}
+			out = append(out, sv)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		return fillMessages(ctx, tx, repo, out, want)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("read services of %s/%s: %w", repo, env, err)
 	}
 	return out, nil
@@ -92,10 +101,22 @@ func (s *SQLite) Services(ctx context.Context, repo, env string) ([]Service, err
 // Service returns one service; if there is none, a Service that names it
 // with Present false and nothing else.
 func (s *SQLite) Service(ctx context.Context, repo, env, service string) (Service, error) {
-	sv, err := scanService(s.r.QueryRowContext(ctx, `SELECT `+serviceColumns+` FROM services
-		WHERE repository = ? AND environment = ? AND service = ?`, repo, env, service))
+	var sv Service
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		want := map[string]bool{}
+		var err error
+		sv, err = scanService(tx.QueryRowContext(ctx, `SELECT `+serviceColumns+` FROM services
+			WHERE repository = ? AND environment = ? AND service = ?`, repo, env, service), want)
+		if err != nil {
+			return err
+		}
+		svcs := []Service{sv}
+		err = fillMessages(ctx, tx, repo, svcs, want)
+		sv = svcs[0]
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
-		return Service{Repository: repo, Environment: env, Service: service}, nil
+		return Service{Repository: repo, Environment: env, Service: service, Attribution: policy.Attribution{}}, nil
 	}
 	if err != nil {
 		return Service{}, fmt.Errorf("read service %s/%s/%s: %w", repo, env, service, err)
@@ -175,6 +196,7 @@ func (s *SQLite) Apply(ctx context.Context, b Batch) error {
 		if err := applyBranch(ctx, tx, b, now); err != nil {
 			return err
 		}
+		msgs := map[string]string{}
 		for i, r := range b.Records {
 			rec := *r
 			rec.ID, rec.CreatedAt, rec.FinishedAt = out[i].id, out[i].created, out[i].finished
@@ -183,10 +205,25 @@ func (s *SQLite) Apply(ctx context.Context, b Batch) error {
 				return err
 			}
 			out[i].seq = seq
+			if r.Commit != "" {
+				msgs[r.Commit] = r.Message
+			}
 		}
 		for _, sv := range b.Services {
-			if err := upsertService(ctx, tx, b, sv); err != nil {
+			if err := upsertService(ctx, tx, b, sv, msgs); err != nil {
 				return err
+			}
+		}
+		if err := insertMessages(ctx, tx, b.Repository, msgs); err != nil {
+			return err
+		}
+		for _, sha := range append(b.Processed, b.Commit) {
+			if sha == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO processed (repository, environment, sha) VALUES (?, ?, ?)`,
+				b.Repository, b.Environment, sha); err != nil {
+				return fmt.Errorf("mark %.12s processed: %w", sha, err)
 			}
 		}
 		if err := supersede(ctx, tx, b.Supersede, "", now); err != nil {
@@ -244,36 +281,37 @@ func applyBranch(ctx context.Context, tx *sql.Tx, b Batch, now time.Time) error 
 // upsertService writes a service's state at the batch's commit; with
 // Baseline, its Current also becomes last good and last attempted at that
 // commit (no commit when there is no descriptor).
-func upsertService(ctx context.Context, tx *sql.Tx, b Batch, sv Service) error {
+func upsertService(ctx context.Context, tx *sql.Tx, b Batch, sv Service, msgs map[string]string) error {
 	var e encoder
 	current := e.descriptor(sv.Current)
-	attribution := e.json(sv.Attribution)
-	if sv.Attribution == nil {
-		attribution = "{}"
+	attribution, broken, err := encodeAttribution(sv.Attribution, sv.Broken, msgs)
+	if e.err == nil {
+		e.err = err
 	}
 	if e.err != nil {
 		return fmt.Errorf("service %s: %w", sv.Service, e.err)
 	}
-	var err error
 	if b.Baseline {
 		commit := b.Commit
 		if current == nil {
 			commit = ""
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO services (repository, environment, service, present, current,
-			attribution, last_good, last_good_commit, last_attempted, last_attempted_commit)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			attribution, last_good, last_good_commit, last_attempted, last_attempted_commit, broken)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (repository, environment, service) DO UPDATE SET
 				present = excluded.present, current = excluded.current, attribution = excluded.attribution,
 				last_good = excluded.last_good, last_good_commit = excluded.last_good_commit,
-				last_attempted = excluded.last_attempted, last_attempted_commit = excluded.last_attempted_commit`,
-			b.Repository, b.Environment, sv.Service, sv.Present, current, attribution, current, commit, current, commit)
+				last_attempted = excluded.last_attempted, last_attempted_commit = excluded.last_attempted_commit,
+				broken = excluded.broken`,
+			b.Repository, b.Environment, sv.Service, sv.Present, current, attribution, current, commit, current, commit, broken)
 	} else {
-		_, err = tx.ExecContext(ctx, `INSERT INTO services (repository, environment, service, present, current, attribution)
-			VALUES (?, ?, ?, ?, ?, ?)
+		_, err = tx.ExecContext(ctx, `INSERT INTO services (repository, environment, service, present, current, attribution, broken)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (repository, environment, service) DO UPDATE SET
-				present = excluded.present, current = excluded.current, attribution = excluded.attribution`,
-			b.Repository, b.Environment, sv.Service, sv.Present, current, attribution)
+				present = excluded.present, current = excluded.current, attribution = excluded.attribution,
+				broken = excluded.broken`,
+			b.Repository, b.Environment, sv.Service, sv.Present, current, attribution, broken)
 	}
 	if err != nil {
 		return fmt.Errorf("write service %s: %w", sv.Service, err)

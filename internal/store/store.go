@@ -179,6 +179,10 @@ type Service struct {
 	// Attribution names the commit that last changed each field of
 	// Current along the branch's first-parent history.
 	Attribution policy.Attribution
+	// Broken are the commits since Current whose descriptor did not parse,
+	// oldest first: what differs when it parses again is attributed to
+	// them too (SPEC §5 Bad descriptors).
+	Broken []policy.Commit
 	// LastGood and LastAttempted (SPEC §0) with their commits and versions;
 	// nil descriptor when there is none.
 	LastGood            *descriptors.Descriptor
@@ -192,8 +196,10 @@ type Batch struct {
 	Repository  string
 	Environment string
 	Branch      string
-	// Commit becomes the branch's LastProcessed.
-	Commit string
+	// Commit becomes the branch's LastProcessed; it and Processed are
+	// marked processed (Store.Processed).
+	Commit    string
+	Processed []string
 	// Records are inserted; the store assigns ID, Seq and CreatedAt when
 	// they are empty.
 	Records []*Record
@@ -246,6 +252,10 @@ type Store interface {
 	Claims(ctx context.Context, env, service string) ([]string, error)
 	// Apply writes a batch in one transaction.
 	Apply(ctx context.Context, b Batch) error
+	// Processed returns which of shas were processed on the branch of
+	// (repo, env): a commit is processed once per environment, whatever
+	// the branch does later.
+	Processed(ctx context.Context, repo, env string, shas []string) (map[string]bool, error)
 
 	// Record returns one record.
 	Record(ctx context.Context, id string) (*Record, error)

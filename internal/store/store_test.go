@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gitmon-dev/gitmon/descriptors"
 	"github.com/gitmon-dev/gitmon/policy"
@@ -197,10 +199,12 @@ params: {big: 9007199254740993, f: 1.5, nested: {list: [1, "two", null, true]}}
 x-team: checkout
 x-nothing: null
 `)
+	bump := policy.Commit{SHA: sha(1), Message: "bump", Author: policy.Identity{Name: "A", Email: "a@example.com"},
+		Committer: policy.Identity{Name: "C", Email: "c@example.com"}}
 	attr := policy.Attribution{
-		"version": {SHA: sha(1), Message: "bump", Author: policy.Identity{Name: "A", Email: "a@example.com"},
-			Committer: policy.Identity{Name: "C", Email: "c@example.com"}},
-		"params.big": {SHA: sha(2)},
+		"version":    {bump},
+		"params.big": {{SHA: sha(2)}},
+		"image":      {bump, {SHA: sha(2)}}, // across a descriptor that did not parse
 	}
 	must(t, s.Apply(ctx, Batch{Repository: "deployments", Environment: "qa", Commit: sha(2), Baseline: true,
 		Services: []Service{{Service: "payments", Present: true, Current: d, Attribution: attr}}}))
@@ -251,7 +255,7 @@ func TestApplyServicesAndBaseline(t *testing.T) {
 	// A later commit: upsert without Baseline leaves last good / attempted.
 	must(t, s.Apply(ctx, Batch{Repository: "deployments", Environment: "qa", Commit: sha(2),
 		Services: []Service{{Service: "payments", Present: true, Current: v2,
-			Attribution: policy.Attribution{"version": {SHA: sha(2)}},
+			Attribution: policy.Attribution{"version": {{SHA: sha(2)}}},
 			// ignored outside a baseline:
 			LastGood: v2, LastGoodCommit: sha(2)}}}))
 	sv, err = s.Service(ctx, "deployments", "qa", "payments")
@@ -259,7 +263,7 @@ func TestApplyServicesAndBaseline(t *testing.T) {
 	sameDesc(t, "Current", sv.Current, v2)
 	sameDesc(t, "LastGood", sv.LastGood, v1)
 	sameDesc(t, "LastAttempted", sv.LastAttempted, v1)
-	if sv.LastGoodCommit != sha(1) || sv.Attribution["version"].SHA != sha(2) {
+	if sv.LastGoodCommit != sha(1) || sv.Attribution["version"][0].SHA != sha(2) {
 		t.Errorf("after upsert %+v", sv)
 	}
 
@@ -906,5 +910,64 @@ func TestEndRecordIsOneTransaction(t *testing.T) {
 	}
 	if sv, _ := s.Service(ctx, r.Repository, r.Environment, r.Service); sv.LastGood != nil {
 		t.Errorf("a failed record made %v last good", sv.LastGood)
+	}
+}
+
+// TestMessagesAreKeptOncePerCommit: one commit's message, however many
+// services and fields it touches, is one capped row; services and records
+// read it back.
+func TestMessagesAreKeptOncePerCommit(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	huge := strings.Repeat("é", MaxMessage) // 2 bytes a rune: twice the cap
+	c := policy.Commit{SHA: sha(1), Message: huge, Author: policy.Identity{Email: "a@example.com"}}
+	b := Batch{Repository: "deployments", Environment: "qa", Commit: sha(1)}
+	for i := range 50 {
+		name := fmt.Sprintf("svc%02d", i)
+		d := desc(t, name, "1.0.0", "")
+		attr := policy.Attribution{}
+		for _, f := range descriptors.Diff(nil, d).Fields() {
+			attr[f] = []policy.Commit{c}
+		}
+		b.Services = append(b.Services, Service{Service: name, Present: true, Current: d, Attribution: attr})
+		r := pendingRecord(t, 1, "1.0.0")
+		r.Service, r.Message = name, huge
+		b.Records = append(b.Records, r)
+	}
+	must(t, s.Apply(ctx, b))
+	var rows, size int
+	must(t, s.r.QueryRowContext(ctx, `SELECT COUNT(*), SUM(LENGTH(CAST(message AS BLOB))) FROM messages`).Scan(&rows, &size))
+	if rows != 1 || size > MaxMessage {
+		t.Errorf("messages: %d rows, %d bytes; want 1 row of at most %d bytes", rows, size, MaxMessage)
+	}
+	var attrBytes int
+	must(t, s.r.QueryRowContext(ctx, `SELECT MAX(LENGTH(attribution)) FROM services`).Scan(&attrBytes))
+	if attrBytes > 4096 {
+		t.Errorf("an attribution takes %d bytes: the message is stored with it", attrBytes)
+	}
+	sv, err := s.Service(ctx, "deployments", "qa", "svc07")
+	must(t, err)
+	if got := sv.Attribution["version"][0].Message; got != CapMessage(huge) || !utf8.ValidString(got) {
+		t.Errorf("attributed message: %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
+	}
+	if got := get(t, s, b.Records[3].ID).Message; got != CapMessage(huge) {
+		t.Errorf("record message: %d bytes, want %d", len(got), len(CapMessage(huge)))
+	}
+	done, err := s.Processed(ctx, "deployments", "qa", []string{sha(1), sha(2)})
+	must(t, err)
+	if !done[sha(1)] || done[sha(2)] {
+		t.Errorf("Processed = %v, want only %s", done, sha(1))
+	}
+}
+
+// TestAttributionBefore0003Decodes: a service written before the
+// messages table (each field with its whole commit) still reads.
+func TestAttributionBefore0003Decodes(t *testing.T) {
+	want := map[string]bool{}
+	a, broken, err := decodeAttribution(`{"version":{"SHA":"abc","Message":"bump","Author":{"name":"A","email":"a@example.com"},"Committer":{"name":"C","email":"c@example.com"}}}`, "[]", want)
+	must(t, err)
+	if len(broken) != 0 || len(a["version"]) != 1 || a["version"][0].SHA != "abc" || a["version"][0].Message != "bump" ||
+		a["version"][0].Committer.Email != "c@example.com" {
+		t.Errorf("decoded %+v, %+v", a, broken)
 	}
 }

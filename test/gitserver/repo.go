@@ -103,7 +103,13 @@ func (r *Repo) Commit(branch, msg, author, committer string) string {
 	r.apply()
 	r.Git("add", "-A")
 	env := append(ident(r.t, "AUTHOR", author), ident(r.t, "COMMITTER", committer)...)
-	if _, err := runGit(r.Work, env, "commit", "-q", "--allow-empty", "--no-verify", "--cleanup=verbatim", "-m", msg); err != nil {
+	// The message goes through a file: a hostile one can be larger than
+	// an argument may be.
+	msgFile := filepath.Join(r.t.TempDir(), "message")
+	if err := os.WriteFile(msgFile, []byte(msg), 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := runGit(r.Work, env, "commit", "-q", "--allow-empty", "--no-verify", "--cleanup=verbatim", "-F", msgFile); err != nil {
 		r.t.Fatal(err)
 	}
 	sha := r.Git("rev-parse", "HEAD")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
@@ -26,23 +25,38 @@ type gitRepo interface {
 	Files(ctx context.Context, sha, glob string) ([]monitor.File, error)
 	ReadBlob(ctx context.Context, blob string, max int64) ([]byte, error)
 	IsAncestor(ctx context.Context, a, b string) (bool, error)
+	// Resolve returns the commit a branch, tag or (short) SHA names.
+	Resolve(ctx context.Context, ref string) (string, error)
 }
 
 // walkLimit bounds how many commits one poll walks on one branch.
 const walkLimit = 100000
 
-// branchRun is the processing of one (repository, environment) branch in
-// one poll: it holds the services' state as it advances commit by commit.
+// branchRun is the branch state machine of one (repository, environment)
+// in one poll: first sight (baseline, or every descriptor requested),
+// absent, deleted, force-pushed (paused, or walked from the merge base),
+// put back and restored. It holds the services' state as it advances
+// commit by commit, and hands each new commit to the decider; a commit
+// processed before (a branch force-pushed away and back) only advances
+// the state.
 type branchRun struct {
 	a      *App
 	repo   *repoState
 	env    *config.Environment
-	engine *policy.Engine
+	d      *decider
 	seenAt time.Time // when the poll saw the tip
 	// state of each service at the commit being processed
-	services map[string]*store.Service
+	services *services
 	// pause applied to every record of this run ("" none)
 	paused string
+}
+
+// decider returns the decider of an environment branch of r.
+func (a *App) decider(r *repoState, env *config.Environment) *decider {
+	return &decider{repo: r.cfg.Name, env: env.Name, glob: r.cfg.Descriptors, engine: a.engines[env.Name],
+		state: a.store, now: a.now, read: func(ctx context.Context, file, blob string) (*descriptors.Descriptor, error) {
+			return readDescriptor(ctx, r.git, file, blob)
+		}}
 }
 
 // processBranch brings one environment branch of one repository up to tip.
@@ -52,7 +66,7 @@ func (a *App) processBranch(ctx context.Context, r *repoState, env *config.Envir
 		return err
 	}
 	tip, exists := tips[env.Branch]
-	run := &branchRun{a: a, repo: r, env: env, engine: a.engines[env.Name], seenAt: seenAt}
+	run := &branchRun{a: a, repo: r, env: env, d: a.decider(r, env), seenAt: seenAt}
 
 	switch {
 	case !exists:
@@ -148,23 +162,40 @@ func (a *App) processBranch(ctx context.Context, r *repoState, env *config.Envir
 	if len(commits) == 0 {
 		// Nothing new to judge (a rewrite to an ancestor): still record
 		// the events and the new position.
-		return a.store.Apply(ctx, store.Batch{Repository: r.cfg.Name, Environment: env.Name, Branch: env.Branch,
-			Commit: tip, Events: events, Pause: pause, Anchor: anchor, Unpause: unpause, Services: run.all()})
+		if err := a.store.Apply(ctx, store.Batch{Repository: r.cfg.Name, Environment: env.Name, Branch: env.Branch,
+			Commit: tip, Events: events, Pause: pause, Anchor: anchor, Unpause: unpause, Services: run.services.all()}); err != nil {
+			return err
+		}
+		a.logEvents(events)
+		return nil
+	}
+	// A commit is processed once per environment, whatever the branch did
+	// in between (SPEC §5 Crashes, Force-pushes).
+	shas := make([]string, len(commits))
+	for i, c := range commits {
+		shas[i] = c.SHA
+	}
+	done, err := a.store.Processed(ctx, r.cfg.Name, env.Name, shas)
+	if err != nil {
+		return err
 	}
 	for i, c := range commits {
 		b := store.Batch{Repository: r.cfg.Name, Environment: env.Name, Branch: env.Branch, Commit: c.SHA}
 		if i == 0 {
 			b.Events, b.Pause, b.Anchor, b.Unpause = events, pause, anchor, unpause
 			if rw != nil {
-				b.Services = run.all()
+				b.Services = run.services.all()
 			}
 		}
 		changes, err := r.git.Changed(ctx, c, r.cfg.Descriptors)
 		if err != nil {
 			return fmt.Errorf("diff %s: %w", short(c.SHA), err)
 		}
-		if err := a.decide(ctx, run, c, changes, &b); err != nil {
+		if err := a.decide(ctx, run, c, changes, &b, done[c.SHA]); err != nil {
 			return err
+		}
+		if i == 0 {
+			a.logEvents(events)
 		}
 	}
 	return nil
@@ -183,7 +214,7 @@ func (run *branchRun) firstSight(ctx context.Context, tip string, st store.Branc
 	if err != nil {
 		return err
 	}
-	run.services = map[string]*store.Service{}
+	run.services = newServices(r.cfg.Name, env.Name, nil)
 	appeared := r.absent[env.Branch]
 	if !appeared {
 		var err error
@@ -196,8 +227,8 @@ func (run *branchRun) firstSight(ctx context.Context, tip string, st store.Branc
 		var names, broken []string
 		for _, f := range files {
 			name := descriptors.Stem(f.Path)
-			d, err := run.read(ctx, f.Path, f.Blob)
-			svc := run.service(name)
+			d, err := run.d.read(ctx, f.Path, f.Blob)
+			svc := run.services.get(name)
 			svc.Present = true
 			if err != nil {
 				broken = append(broken, f.Path)
@@ -212,9 +243,13 @@ func (run *branchRun) firstSight(ctx context.Context, tip string, st store.Branc
 		if len(broken) > 0 {
 			msg += fmt.Sprintf("; %d descriptors do not parse: %s", len(broken), strings.Join(broken, ", "))
 		}
-		b.Services = run.all()
+		b.Services = run.services.all()
 		b.Events = []store.Event{a.event(r, env, store.EventBaseline, tip, msg)}
-		return a.store.Apply(ctx, b)
+		if err := a.store.Apply(ctx, b); err != nil {
+			return err
+		}
+		a.logEvents(b.Events)
+		return nil
 	}
 	// Every descriptor at the tip is requested, attributed to the tip.
 	changes := make([]monitor.FileChange, len(files))
@@ -228,17 +263,29 @@ func (run *branchRun) firstSight(ctx context.Context, tip string, st store.Branc
 	}
 	b.Events = []store.Event{a.event(r, env, store.EventBaseline, tip,
 		fmt.Sprintf("first sight of %s at %s (%s): every descriptor is requested", env.Branch, short(tip), why))}
-	return a.decide(ctx, run, c, changes, &b)
-}
-
-// decide makes a commit's records and writes them with the branch's new
-// position, holding decideMu so no release starts in between.
-func (a *App) decide(ctx context.Context, run *branchRun, c monitor.Commit, changes []monitor.FileChange, b *store.Batch) error {
-	a.decideMu.Lock()
-	defer a.decideMu.Unlock()
-	if err := run.commit(ctx, c, changes, b); err != nil {
+	if err := a.decide(ctx, run, c, changes, &b, false); err != nil {
 		return err
 	}
+	a.logEvents(b.Events)
+	return nil
+}
+
+// decide makes a commit's records (none when replay: it was processed
+// before) and writes them with the branch's new position, holding
+// decideMu so that a re-review never decides the same service at once.
+func (a *App) decide(ctx context.Context, run *branchRun, c monitor.Commit, changes []monitor.FileChange, b *store.Batch, replay bool) error {
+	a.decideMu.Lock()
+	defer a.decideMu.Unlock()
+	dec, err := run.d.commit(ctx, run.services, c, changes, run.paused, replay)
+	if err != nil {
+		return err
+	}
+	for _, rec := range dec.records {
+		a.seen(rec, run.seenAt)
+	}
+	b.Records = append(b.Records, dec.records...)
+	b.Supersede = append(b.Supersede, dec.supersede...)
+	b.Services = mergeServices(b.Services, run.services.touched(changes))
 	if err := a.store.Apply(ctx, *b); err != nil {
 		return err
 	}
@@ -266,14 +313,7 @@ func (run *branchRun) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	run.services = make(map[string]*store.Service, len(svcs))
-	for i := range svcs {
-		s := svcs[i]
-		if s.Attribution == nil {
-			s.Attribution = policy.Attribution{}
-		}
-		run.services[s.Service] = &s
-	}
+	run.services = newServices(run.repo.cfg.Name, run.env.Name, svcs)
 	return nil
 }
 
@@ -298,42 +338,49 @@ func (run *branchRun) rebase(ctx context.Context, base string) error {
 		at[descriptors.Stem(f.Path)] = f
 	}
 	keep := map[string]bool{} // commit → still an ancestor of the base
-	for name, svc := range run.services {
+	kept := func(cs []policy.Commit) []policy.Commit {
+		var out []policy.Commit
+		for _, c := range cs {
+			k, seen := keep[c.SHA]
+			if !seen {
+				k, _ = r.git.IsAncestor(ctx, c.SHA, base)
+				keep[c.SHA] = k
+			}
+			if k {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	for name, svc := range run.services.m {
 		f, ok := at[name]
 		if !ok {
-			svc.Present, svc.Current, svc.Attribution = false, nil, policy.Attribution{}
+			svc.Present, svc.Current, svc.Attribution, svc.Broken = false, nil, policy.Attribution{}, nil
 			continue
 		}
-		d, err := run.read(ctx, f.Path, f.Blob)
+		d, err := run.d.read(ctx, f.Path, f.Blob)
 		svc.Present = true
 		if err != nil {
+			svc.Broken = append(kept(svc.Broken), commitOf(baseCommit))
 			continue
 		}
 		old := svc.Attribution
-		svc.Current, svc.Attribution = d, policy.Attribution{}
+		svc.Current, svc.Attribution, svc.Broken = d, policy.Attribution{}, nil
 		for _, field := range descriptors.Diff(nil, d).Fields() {
-			c, ok := old[field]
-			if ok {
-				k, seen := keep[c.SHA]
-				if !seen {
-					k, _ = r.git.IsAncestor(ctx, c.SHA, base)
-					keep[c.SHA] = k
-				}
-				if k {
-					svc.Attribution[field] = c
-					continue
-				}
+			if cs := kept(old[field]); len(cs) > 0 {
+				svc.Attribution[field] = cs
+				continue
 			}
-			svc.Attribution[field] = commitOf(baseCommit)
+			svc.Attribution[field] = []policy.Commit{commitOf(baseCommit)}
 		}
 	}
 	for name, f := range at {
-		if _, ok := run.services[name]; ok {
+		if _, ok := run.services.m[name]; ok {
 			continue
 		}
-		svc := run.service(name)
+		svc := run.services.get(name)
 		svc.Present = true
-		if d, err := run.read(ctx, f.Path, f.Blob); err == nil {
+		if d, err := run.d.read(ctx, f.Path, f.Blob); err == nil {
 			svc.Current = d
 			svc.Attribution.Record(commitOf(baseCommit), descriptors.Diff(nil, d))
 		}
@@ -341,26 +388,9 @@ func (run *branchRun) rebase(ctx context.Context, base string) error {
 	return nil
 }
 
-func (run *branchRun) service(name string) *store.Service {
-	s, ok := run.services[name]
-	if !ok {
-		s = &store.Service{Repository: run.repo.cfg.Name, Environment: run.env.Name, Service: name, Attribution: policy.Attribution{}}
-		run.services[name] = s
-	}
-	return s
-}
-
-func (run *branchRun) all() []store.Service {
-	out := make([]store.Service, 0, len(run.services))
-	for _, s := range run.services {
-		out = append(out, *s)
-	}
-	return out
-}
-
-// read fetches and parses one descriptor blob.
-func (run *branchRun) read(ctx context.Context, file, blob string) (*descriptors.Descriptor, error) {
-	data, err := run.repo.git.ReadBlob(ctx, blob, descriptors.MaxSize)
+// readDescriptor fetches and parses one descriptor blob.
+func readDescriptor(ctx context.Context, g gitRepo, file, blob string) (*descriptors.Descriptor, error) {
+	data, err := g.ReadBlob(ctx, blob, descriptors.MaxSize)
 	if err != nil {
 		if errors.Is(err, monitor.ErrTooLarge) {
 			return nil, fmt.Errorf("%s: file is larger than the %d KiB limit", file, descriptors.MaxSize>>10)
@@ -368,123 +398,6 @@ func (run *branchRun) read(ctx context.Context, file, blob string) (*descriptors
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return descriptors.Parse(file, data)
-}
-
-// commit turns one commit's descriptor changes into records in b, and
-// advances the services' state.
-func (run *branchRun) commit(ctx context.Context, c monitor.Commit, changes []monitor.FileChange, b *store.Batch) error {
-	a, r, env := run.a, run.repo, run.env
-	pc := commitOf(c)
-	for _, fc := range changes {
-		if ok, _ := path.Match(r.cfg.Descriptors, fc.Path); !ok {
-			continue
-		}
-		name := descriptors.Stem(fc.Path)
-		svc := run.service(name)
-		rec := run.newRecord(c, name)
-
-		var requested *descriptors.Descriptor
-		if fc.NewBlob != "" {
-			d, err := run.read(ctx, fc.Path, fc.NewBlob)
-			if err != nil {
-				// Only this service's record fails; the rest go on.
-				svc.Present = true
-				rec.Status = store.StatusRejected
-				rec.Reasons = []policy.Reason{{Rule: policy.RuleDescriptor, Commit: c.SHA, Message: err.Error()}}
-				run.finish(rec)
-				b.Records = append(b.Records, rec)
-				continue
-			}
-			requested = d
-		}
-		diff := descriptors.Diff(svc.Current, requested)
-		if len(diff) == 0 && svc.Present == (requested != nil) {
-			continue // no semantic change: no record
-		}
-		svc.Attribution.Record(pc, diff)
-		svc.Current, svc.Present = requested, requested != nil
-
-		sv, err := a.store.Service(ctx, r.cfg.Name, env.Name, name)
-		if err != nil {
-			return err
-		}
-		action := policy.ActionDeploy
-		if requested == nil {
-			action = policy.ActionRemove
-		}
-		ch := &policy.Change{
-			Repository: r.cfg.Name, Environment: env.Name, Service: name, Action: action, Commit: pc,
-			LastGood: sv.LastGood, LastAttempted: sv.LastAttempted, Requested: requested,
-			Attribution: svc.Attribution.Clone(),
-		}
-		v := run.engine.Evaluate(ctx, ch, a.now())
-		rec.Action = string(action)
-		rec.Descriptor = requested
-		if requested != nil {
-			rec.Version = requested.Version
-		} else if sv.LastGood != nil {
-			rec.Descriptor, rec.Version = sv.LastGood, sv.LastGood.Version
-		}
-		if sv.LastAttempted != nil {
-			rec.PreviousVersion = sv.LastAttempted.Version
-		}
-		applyVerdict(rec, v)
-
-		// Policy comes first; then what gitmon itself refuses.
-		if rec.Status != store.StatusRejected {
-			if reason := run.refuse(ctx, name, c); reason != nil {
-				rec.Status, rec.Phase = store.StatusRejected, ""
-				rec.Reasons = []policy.Reason{*reason}
-			}
-		}
-		// A record that passed steps 1-4 supersedes the service's records
-		// that have not started; so does one already in place (a revert
-		// while a bad release waits), or the older one would start after it.
-		if rec.Status == store.StatusPending && rec.Phase == store.PhaseQueued || hasRule(rec, policy.RuleUnchanged) {
-			sup, err := a.unstarted(ctx, r.cfg.Name, env.Name, name, 0)
-			if err != nil {
-				return err
-			}
-			b.Supersede = append(b.Supersede, sup...)
-		}
-		run.finish(rec)
-		b.Records = append(b.Records, rec)
-	}
-	b.Services = mergeServices(b.Services, run.touched(changes))
-	return nil
-}
-
-// refuse returns the reason gitmon refuses a record whatever policy says:
-// a paused environment, or a service claimed by two repositories.
-func (run *branchRun) refuse(ctx context.Context, service string, c monitor.Commit) *policy.Reason {
-	switch run.paused {
-	case policy.RuleForcePush:
-		return &policy.Reason{Rule: policy.RuleForcePush, Commit: c.SHA,
-			Message: fmt.Sprintf("%s is paused after a force-push of %s; run `gitmon resume --env %s`", run.env.Name, run.env.Branch, run.env.Name)}
-	case policy.RulePaused:
-		return &policy.Reason{Rule: policy.RulePaused, Commit: c.SHA, Message: fmt.Sprintf("%s is paused", run.env.Name)}
-	}
-	claims, err := run.a.store.Claims(ctx, run.env.Name, service)
-	if err != nil {
-		return &policy.Reason{Rule: policy.RuleCollision, Commit: c.SHA, Message: "cannot check other repositories' claims: " + err.Error()}
-	}
-	for _, other := range claims {
-		if other != run.repo.cfg.Name {
-			return &policy.Reason{Rule: policy.RuleCollision, Commit: c.SHA,
-				Message: fmt.Sprintf("service %s in %s is also claimed by repository %s", service, run.env.Name, other)}
-		}
-	}
-	return nil
-}
-
-func (run *branchRun) touched(changes []monitor.FileChange) []store.Service {
-	var out []store.Service
-	for _, fc := range changes {
-		if s, ok := run.services[descriptors.Stem(fc.Path)]; ok {
-			out = append(out, *s)
-		}
-	}
-	return out
 }
 
 func mergeServices(a, b []store.Service) []store.Service {
@@ -500,76 +413,6 @@ func mergeServices(a, b []store.Service) []store.Service {
 		}
 	}
 	return a
-}
-
-func (run *branchRun) newRecord(c monitor.Commit, service string) *store.Record {
-	return &store.Record{
-		Repository: run.repo.cfg.Name, Environment: run.env.Name, Service: service, Action: string(policy.ActionDeploy),
-		Commit: c.SHA, Author: c.Author.Email, Committer: c.Committer.Email, Message: c.Message,
-		Tickets: []string{}, Reasons: []policy.Reason{}, Commits: []policy.Contribution{}, Stages: []store.Stage{},
-		CreatedAt: run.a.now(),
-	}
-}
-
-// finish sets finished_at on a record that ends at its decision.
-func (run *branchRun) finish(rec *store.Record) {
-	switch rec.Status {
-	case store.StatusRejected, store.StatusSkipped:
-		t := run.a.now()
-		rec.FinishedAt = &t
-	}
-	run.a.seen(rec, run.seenAt)
-}
-
-// applyVerdict copies a policy verdict onto a record.
-func applyVerdict(rec *store.Record, v policy.Verdict) {
-	rec.Reasons, rec.Tickets, rec.Commits, rec.Diff = v.Reasons, v.Tickets, v.Commits, v.Diff
-	rec.Emails, rec.Slack, rec.Dropped = v.Emails, v.Slack, v.Dropped
-	switch v.Decision {
-	case policy.Allow:
-		rec.Status, rec.Phase = store.StatusPending, store.PhaseQueued
-	case policy.Pending:
-		rec.Status, rec.Phase = store.StatusPending, store.PhasePolicy
-		if rec.PendingSince.IsZero() {
-			rec.PendingSince = rec.CreatedAt
-		}
-	case policy.Skip:
-		rec.Status, rec.Phase = store.StatusSkipped, ""
-	default:
-		rec.Status, rec.Phase = store.StatusRejected, ""
-	}
-}
-
-// unstarted returns the ids of a service's records that have not started
-// (pending), older than Seq before (0: all of them): a later record that
-// passes policy, or is already in place, supersedes them (SPEC §5).
-func (a *App) unstarted(ctx context.Context, repo, env, service string, before int64) ([]string, error) {
-	recs, err := a.store.Records(ctx, store.Filter{Repository: repo, Environment: env, Service: service, Status: []string{store.StatusPending}})
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, r := range recs {
-		if before == 0 || r.Seq < before {
-			ids = append(ids, r.ID)
-		}
-	}
-	return ids, nil
-}
-
-func hasRule(rec *store.Record, rule string) bool {
-	for _, r := range rec.Reasons {
-		if r.Rule == rule {
-			return true
-		}
-	}
-	return false
-}
-
-func commitOf(c monitor.Commit) policy.Commit {
-	return policy.Commit{SHA: c.SHA, Message: c.Message,
-		Author:    policy.Identity{Name: c.Author.Name, Email: c.Author.Email},
-		Committer: policy.Identity{Name: c.Committer.Name, Email: c.Committer.Email}}
 }
 
 func (a *App) event(r *repoState, env *config.Environment, kind, commit, msg string) store.Event {
