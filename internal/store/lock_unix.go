@@ -30,3 +30,23 @@ func lockDir(path string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// lockCreate waits for an exclusive flock on the folder dir itself, which
+// orders the processes that create its database; unlock releases it.
+func lockCreate(dir string) (unlock func(), err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() { _ = f.Close() }, nil
+}

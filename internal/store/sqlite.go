@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -58,9 +59,17 @@ type SQLite struct {
 
 var _ Store = (*SQLite)(nil)
 
-// Open opens the store in dir, creating dir (0700) and the database and
-// applying pending migrations unless opts.ReadOnly. A database written by
-// a newer gitmon is refused with an error wrapping ErrSchemaTooNew.
+// Open opens the store in dir, creating dir (0700) and the database
+// unless opts.ReadOnly, and applying pending migrations. A database
+// written by a newer gitmon is refused with an error wrapping
+// ErrSchemaTooNew.
+//
+// A missing database is a fresh start: Open builds it whole under a
+// temporary name, migrated, and links it in place, so that a crash never
+// leaves a half-made one behind. A database that is there but cannot be
+// read (empty, truncated, not SQLite, failing PRAGMA quick_check, not
+// gitmon's) is refused with an error wrapping ErrDamaged, and left as it
+// is. The database, its -wal and -shm files and the lock file are 0600.
 func Open(ctx context.Context, dir string, opts Options) (_ *SQLite, err error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -75,9 +84,13 @@ func Open(ctx context.Context, dir string, opts Options) (_ *SQLite, err error) 
 		}
 	}()
 
+	exists, err := inspect(s.path)
+	if err != nil {
+		return nil, err
+	}
 	if opts.ReadOnly {
-		if _, err := os.Stat(s.path); err != nil {
-			return nil, fmt.Errorf("open store: %w", err)
+		if !exists {
+			return nil, fmt.Errorf("open store: %w", &fs.PathError{Op: "open", Path: s.path, Err: fs.ErrNotExist})
 		}
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -86,27 +99,17 @@ func Open(ctx context.Context, dir string, opts Options) (_ *SQLite, err error) 
 		if s.lock, err = lockDir(filepath.Join(dir, LockFile)); err != nil {
 			return nil, err
 		}
+		if err := s.lock.Chmod(0o600); err != nil {
+			return nil, fmt.Errorf("lock state folder: %w", err)
+		}
 	}
 
 	sync := opts.synchronous
 	if sync == "" {
 		sync = "FULL"
 	}
-	if !opts.ReadOnly {
-		s.w, err = sql.Open("sqlite", dsn(s.path, url.Values{
-			"_txlock": {"immediate"},
-			"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(" + sync + ")", "foreign_keys(1)"},
-		}))
-		if err != nil {
-			return nil, fmt.Errorf("open store: %w", err)
-		}
-		// One writer: SQLite admits one at a time anyway, and queueing
-		// in database/sql is cheaper and fairer than the busy handler.
-		s.w.SetMaxOpenConns(1)
-		s.w.SetMaxIdleConns(1)
-		s.w.SetConnMaxIdleTime(0)
-		s.w.SetConnMaxLifetime(0)
-		if err := migrate(ctx, s.w, s.now); err != nil {
+	if !exists {
+		if err := create(ctx, s.path, sync, s.now); err != nil {
 			return nil, err
 		}
 	}
@@ -120,12 +123,56 @@ func Open(ctx context.Context, dir string, opts Options) (_ *SQLite, err error) 
 	}
 	s.r.SetMaxOpenConns(4)
 	s.r.SetMaxIdleConns(4)
+	if err := check(ctx, s.r, s.path); err != nil {
+		return nil, err
+	}
 	if opts.ReadOnly {
 		if err := checkSchema(ctx, s.r); err != nil {
 			return nil, err
 		}
+		return s, nil
+	}
+
+	s.w, err = sql.Open("sqlite", writeDSN(s.path, sync))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// One writer: SQLite admits one at a time anyway, and queueing in
+	// database/sql is cheaper and fairer than the busy handler.
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxIdleTime(0)
+	s.w.SetConnMaxLifetime(0)
+	if err := s.w.PingContext(ctx); err != nil {
+		return nil, classify(s.path, err)
+	}
+	// A database made by an older gitmon, or copied in, may be 0644:
+	// SQLite gives its -wal and -shm files the database's mode.
+	if err := private(s.path); err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, s.w, s.now); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// writeDSN is the data source of a write connection to path.
+func writeDSN(path, sync string) string {
+	return dsn(path, url.Values{
+		"_txlock": {"immediate"},
+		"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(" + sync + ")", "foreign_keys(1)"},
+	})
+}
+
+// private makes the database at path and its -wal and -shm files 0600.
+func private(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("open store: %w", err)
+		}
+	}
+	return nil
 }
 
 func dsn(path string, q url.Values) string {

@@ -346,11 +346,16 @@ func TestSchemaVersions(t *testing.T) {
 		}
 	}
 
-	// An older schema: a writable Open upgrades it, a ReadOnly one can't.
+	// An older schema (the first migration only): a writable Open
+	// upgrades it, a ReadOnly one can't.
 	older := t.TempDir()
 	db, err := sql.Open("sqlite", filepath.Join(older, DBFile))
 	must(t, err)
 	_, err = db.ExecContext(ctx, createMigrationsTable)
+	must(t, err)
+	_, err = db.ExecContext(ctx, migrations[0].sql)
+	must(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, ?, '')`, migrations[0].name)
 	must(t, err)
 	must(t, db.Close())
 	if _, err := Open(ctx, older, Options{ReadOnly: true}); !errors.Is(err, ErrSchemaTooOld) {
