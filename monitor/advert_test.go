@@ -12,7 +12,6 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
-	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/test/gitserver"
 )
 
@@ -31,9 +30,9 @@ func TestLeanListingAgreesWithGoGit(t *testing.T) {
 
 	daemonURL := gitserver.Daemon(t, repo)
 	httpURL, _ := gitserver.HTTP(t, repo, "git", "pw-canary")
-	for name, cfg := range map[string]config.Repository{
-		"git":  {Name: "d", URL: daemonURL, Insecure: true},
-		"http": {Name: "h", URL: httpURL, Insecure: true, Auth: config.Auth{Username: config.NewSecret("git"), Password: config.NewSecret("pw-canary")}},
+	for name, cfg := range map[string]Remote{
+		"git":  {URL: daemonURL, Insecure: true},
+		"http": {URL: httpURL, Insecure: true, Username: "git", Password: "pw-canary"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r, err := NewRepo(cfg, Options{Dir: t.TempDir(), Timeout: 10 * time.Second})
@@ -66,8 +65,8 @@ func TestLeanListingAgreesWithGoGit(t *testing.T) {
 	}
 
 	t.Run("wrong password", func(t *testing.T) {
-		r, err := NewRepo(config.Repository{Name: "h", URL: httpURL, Insecure: true,
-			Auth: config.Auth{Username: config.NewSecret("git"), Password: config.NewSecret("wrong-canary")}}, Options{Dir: t.TempDir(), Timeout: 10 * time.Second})
+		r, err := NewRepo(Remote{URL: httpURL, Insecure: true,
+			Username: "git", Password: "wrong-canary"}, Options{Dir: t.TempDir(), Timeout: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/test/gitserver"
 )
 
@@ -114,10 +113,10 @@ func BenchmarkListBranches(b *testing.B) {
 	repo := benchRepo(b)
 	servers := []struct {
 		name string
-		cfg  config.Repository
+		cfg  Remote
 	}{
-		{"git", config.Repository{URL: gitserver.Daemon(b, repo), Insecure: true}},
-		{"http", config.Repository{URL: startHelperHTTP(b, repo), Insecure: true, Auth: basicAuth(token)}},
+		{"git", Remote{URL: gitserver.Daemon(b, repo), Insecure: true}},
+		{"http", Remote{URL: startHelperHTTP(b, repo), Insecure: true, Username: user, Password: token}},
 	}
 	for _, s := range servers {
 		for _, lister := range []string{"gitmon", "go-git"} {
@@ -145,7 +144,7 @@ func BenchmarkListBranches(b *testing.B) {
 		for _, proto := range []string{"2", "0"} {
 			b.Run(s.name+"/ls-remote-v"+proto, func(b *testing.B) {
 				url := s.cfg.URL
-				if s.cfg.Auth.Password.Value() != "" {
+				if s.cfg.Password != "" {
 					url = strings.Replace(url, "://", "://"+user+":"+token+"@", 1)
 				}
 				lsRemote := func() {

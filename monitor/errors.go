@@ -14,7 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/gitmon-dev/gitmon/internal/redact"
 )
 
 // Errors to branch on with errors.Is. A network error also matches the
@@ -76,7 +76,7 @@ var sentinels = []struct{ cause, ours error }{
 // anything shaped like URL credentials are scrubbed, and only sentinels
 // survive as wrapped errors.
 func (r *Repo) remoteErr(ctx context.Context, op string, err error) error {
-	e := &remoteError{op: op, url: config.SanitizeURL(r.url), msg: r.scrub(err.Error())}
+	e := &remoteError{op: op, url: redact.URL(r.url), msg: r.scrub(err.Error())}
 	for _, s := range sentinels {
 		if errors.Is(err, s.cause) {
 			e.kinds = append(e.kinds, s.cause)

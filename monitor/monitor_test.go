@@ -16,7 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 
-	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/gitmon-dev/gitmon/internal/redact"
 	"github.com/gitmon-dev/gitmon/test/gitserver"
 )
 
@@ -44,46 +44,43 @@ var sharedCache = cache.NewObjectLRU(8 * cache.MiByte)
 // return the config that reaches it.
 var transports = []struct {
 	name  string
-	serve func(t *testing.T, repo *gitserver.Repo) config.Repository
+	serve func(t *testing.T, repo *gitserver.Repo) Remote
 }{
-	{"file", func(t *testing.T, repo *gitserver.Repo) config.Repository {
-		return config.Repository{Name: "deployments", URL: "file://" + repo.Bare}
+	{"file", func(t *testing.T, repo *gitserver.Repo) Remote {
+		return Remote{URL: "file://" + repo.Bare}
 	}},
-	{"path", func(t *testing.T, repo *gitserver.Repo) config.Repository {
-		return config.Repository{Name: "deployments", URL: repo.Bare}
+	{"path", func(t *testing.T, repo *gitserver.Repo) Remote {
+		return Remote{URL: repo.Bare}
 	}},
-	{"git", func(t *testing.T, repo *gitserver.Repo) config.Repository {
-		return config.Repository{Name: "deployments", URL: gitserver.Daemon(t, repo), Insecure: true}
+	{"git", func(t *testing.T, repo *gitserver.Repo) Remote {
+		return Remote{URL: gitserver.Daemon(t, repo), Insecure: true}
 	}},
-	{"http", func(t *testing.T, repo *gitserver.Repo) config.Repository {
+	{"http", func(t *testing.T, repo *gitserver.Repo) Remote {
 		url, _ := gitserver.HTTP(t, repo, user, token)
-		return config.Repository{Name: "deployments", URL: url, Insecure: true, Auth: basicAuth(token)}
+		return Remote{URL: url, Insecure: true, Username: user, Password: token}
 	}},
-	{"https", func(t *testing.T, repo *gitserver.Repo) config.Repository {
+	{"https", func(t *testing.T, repo *gitserver.Repo) Remote {
 		s := gitserver.StartHTTPS(t, repo, user, token)
-		return config.Repository{Name: "deployments", URL: s.URL, CAFile: s.CAFile, Auth: basicAuth(token)}
+		return Remote{URL: s.URL, CAFile: s.CAFile, Username: user, Password: token}
 	}},
-	{"ssh", func(t *testing.T, repo *gitserver.Repo) config.Repository {
+	{"ssh", func(t *testing.T, repo *gitserver.Repo) Remote {
 		url, key, knownHosts := gitserver.SSH(t, repo)
-		return config.Repository{Name: "deployments", URL: url, Auth: sshAuthFor(t, key, knownHosts)}
+		return sshRemote(t, url, key, knownHosts)
 	}},
 }
 
-func basicAuth(password string) config.Auth {
-	return config.Auth{Username: config.NewSecret(user), Password: config.NewSecret(password)}
-}
-
-func sshAuthFor(t *testing.T, keyFile, knownHosts string) config.Auth {
+// sshRemote reaches url with the key in keyFile, trusting knownHosts.
+func sshRemote(t *testing.T, url, keyFile, knownHosts string) Remote {
 	t.Helper()
 	key, err := os.ReadFile(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return config.Auth{SSHKey: config.NewSecret(string(key)), KnownHostsFile: knownHosts}
+	return Remote{URL: url, SSHKey: string(key), SSHKeyFile: keyFile, KnownHostsFile: knownHosts}
 }
 
 // open makes a Repo with its own store.
-func open(t testing.TB, cfg config.Repository) *Repo {
+func open(t testing.TB, cfg Remote) *Repo {
 	t.Helper()
 	r, err := NewRepo(cfg, Options{Dir: filepath.Join(t.TempDir(), "objects"), Cache: sharedCache, Timeout: 20 * time.Second})
 	if err != nil {
@@ -345,7 +342,7 @@ func TestFiles(t *testing.T) {
 	repo.WriteFile("other/x.yaml", "service: x\nversion: 2\n")
 	second := repo.Commit("qa", "second", alice, alice)
 
-	r := open(t, config.Repository{URL: "file://" + repo.Bare})
+	r := open(t, Remote{URL: "file://" + repo.Bare})
 	mustFetch(t, r, "qa")
 	rootC, err := r.Commit(ctx, root)
 	if err != nil {
@@ -424,7 +421,7 @@ func TestReadBlobCap(t *testing.T) {
 	repo.WriteFile("services/big.yaml", big)
 	repo.WriteFile("services/small.yaml", "service: small\n")
 	sha := repo.Commit("qa", "big", alice, alice)
-	r := open(t, config.Repository{URL: repo.Bare})
+	r := open(t, Remote{URL: repo.Bare})
 	mustFetch(t, r, "qa")
 	files, err := r.Files(ctx, sha, descriptors)
 	if err != nil || len(files) != 2 || files[0].Size != int64(len(big)) {
@@ -455,12 +452,12 @@ func TestWrongPassword(t *testing.T) {
 	seed(t, repo, 2)
 	url, _ := gitserver.HTTP(t, repo, user, token)
 	const canary = "canary-Pa55w0rd/@:%-7f3a9"
-	for name, auth := range map[string]config.Auth{
-		"wrong password": basicAuth(canary),
-		"no credentials": {},
+	for name, cfg := range map[string]Remote{
+		"wrong password": {URL: url, Insecure: true, Username: user, Password: canary},
+		"no credentials": {URL: url, Insecure: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := open(t, config.Repository{URL: url, Insecure: true, Auth: auth})
+			r := open(t, cfg)
 			_, listErr := r.ListBranches(context.Background())
 			fetchErr := r.Fetch(context.Background(), "qa")
 			for _, err := range []error{listErr, fetchErr} {
@@ -474,7 +471,7 @@ func TestWrongPassword(t *testing.T) {
 						}
 					}
 				}
-				if !strings.Contains(err.Error(), config.SanitizeURL(url)) {
+				if !strings.Contains(err.Error(), redact.URL(url)) {
 					t.Errorf("error %q does not name the repository", err)
 				}
 			}
@@ -491,7 +488,7 @@ func TestServerDownThenBack(t *testing.T) {
 	repo := gitserver.NewRepo(t)
 	seed(t, repo, 3)
 	s := gitserver.StartHTTP(t, repo, user, token)
-	r := open(t, config.Repository{URL: s.URL, Insecure: true, Auth: basicAuth(token)})
+	r := open(t, Remote{URL: s.URL, Insecure: true, Username: user, Password: token})
 	if _, err := r.ListBranches(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -531,7 +528,7 @@ func TestSSHHostKey(t *testing.T) {
 	}
 	for name, knownHosts := range map[string]string{"another host's key": otherHosts, "unknown host": empty} {
 		t.Run(name, func(t *testing.T) {
-			r := open(t, config.Repository{URL: url, Auth: sshAuthFor(t, key, knownHosts)})
+			r := open(t, sshRemote(t, url, key, knownHosts))
 			if _, err := r.ListBranches(context.Background()); !errors.Is(err, ErrHostKey) {
 				t.Fatalf("ListBranches = %v, want ErrHostKey", err)
 			}
@@ -549,7 +546,7 @@ func TestSSHAliases(t *testing.T) {
 	seed(t, repo, 1)
 	url, key, knownHosts := gitserver.SSH(t, repo)
 	for _, scheme := range []string{"git+ssh", "SSH+git"} {
-		r := open(t, config.Repository{URL: scheme + strings.TrimPrefix(url, "ssh"), Auth: sshAuthFor(t, key, knownHosts)})
+		r := open(t, sshRemote(t, scheme+strings.TrimPrefix(url, "ssh"), key, knownHosts))
 		if branches, err := r.ListBranches(context.Background()); err != nil || branches["qa"] != repo.Head("qa") {
 			t.Fatalf("%s: ListBranches = %v, %v", scheme, branches, err)
 		}
@@ -587,15 +584,15 @@ func TestTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ssh-keygen: %v %s", err, out)
 	}
-	for _, cfg := range []config.Repository{
+	for _, cfg := range []Remote{
 		{URL: "git://" + addr + "/repo.git", Insecure: true},
 		{URL: "http://" + addr + "/repo.git", Insecure: true},
-		{URL: "ssh://git@" + addr + "/repo.git", Auth: sshAuthFor(t, keyFile, filepath.Join(t.TempDir(), "none"))},
+		sshRemote(t, "ssh://git@"+addr+"/repo.git", keyFile, filepath.Join(t.TempDir(), "none")),
 	} {
 		t.Run(strings.SplitN(cfg.URL, ":", 2)[0], func(t *testing.T) {
 			if strings.HasPrefix(cfg.URL, "ssh") {
 				// known_hosts must exist; its content does not matter here.
-				os.WriteFile(cfg.Auth.KnownHostsFile, nil, 0o600)
+				os.WriteFile(cfg.KnownHostsFile, nil, 0o600)
 			}
 			r, err := NewRepo(cfg, Options{Dir: t.TempDir(), Cache: sharedCache, Timeout: 300 * time.Millisecond})
 			if err != nil {
@@ -626,7 +623,7 @@ func TestFetchRepairsStore(t *testing.T) {
 	repo := gitserver.NewRepo(t)
 	seed(t, repo, 5)
 	dir := filepath.Join(t.TempDir(), "objects")
-	cfg := config.Repository{URL: "file://" + repo.Bare}
+	cfg := Remote{URL: "file://" + repo.Bare}
 	r, err := NewRepo(cfg, Options{Dir: dir, Cache: cache.NewObjectLRU(cache.MiByte)})
 	if err != nil {
 		t.Fatal(err)
@@ -668,18 +665,20 @@ func TestFetchRepairsStore(t *testing.T) {
 
 func TestNewRepoErrors(t *testing.T) {
 	dir := t.TempDir()
-	for name, cfg := range map[string]config.Repository{
+	for name, cfg := range map[string]Remote{
 		"no URL":           {},
 		"ssh without key":  {URL: "ssh://git@example.com/repo.git"},
-		"ssh with bad key": {URL: "ssh://git@example.com/repo.git", Auth: config.Auth{SSHKey: config.NewSecret("not a key")}},
+		"ssh with bad key": {URL: "ssh://git@example.com/repo.git", SSHKey: "not a key"},
 		"missing CA":       {URL: "https://example.com/repo.git", CAFile: filepath.Join(dir, "none.pem")},
 		"bad glob":         {URL: "https://example.com/repo.git", Descriptors: "services/[.yaml"},
+		"plain git://":     {URL: "git://example.com/repo.git"},
+		"plain http://":    {URL: "http://example.com/repo.git"},
 	} {
 		if _, err := NewRepo(cfg, Options{Dir: filepath.Join(dir, name)}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	r, err := NewRepo(config.Repository{URL: "https://example.com/repo.git"}, Options{Dir: filepath.Join(dir, "ok")})
+	r, err := NewRepo(Remote{URL: "https://example.com/repo.git"}, Options{Dir: filepath.Join(dir, "ok")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -691,6 +690,17 @@ func TestNewRepoErrors(t *testing.T) {
 	}
 }
 
+// TestRemoteHidesSecrets: printing a Remote, however, shows none of its
+// secrets.
+func TestRemoteHidesSecrets(t *testing.T) {
+	r := Remote{URL: "https://example.com/repo.git", Username: "user-canary", Password: "pw-canary", SSHKey: "key-canary"}
+	for _, text := range []string{fmt.Sprint(r), fmt.Sprintf("%v %+v %#v %s %q", r, r, r, r, r), fmt.Sprintf("%v", &r)} {
+		if strings.Contains(text, "canary") {
+			t.Errorf("printed Remote holds a secret: %s", text)
+		}
+	}
+}
+
 // TestHTTPKeepAlive: polls reuse one connection, with and without a
 // CA bundle.
 func TestHTTPKeepAlive(t *testing.T) {
@@ -698,7 +708,7 @@ func TestHTTPKeepAlive(t *testing.T) {
 	repo := gitserver.NewRepo(t)
 	seed(t, repo, 1)
 	for _, s := range []*gitserver.HTTPServer{gitserver.StartHTTP(t, repo, user, token), gitserver.StartHTTPS(t, repo, user, token)} {
-		r := open(t, config.Repository{URL: s.URL, Insecure: true, CAFile: s.CAFile, Auth: basicAuth(token)})
+		r := open(t, Remote{URL: s.URL, Insecure: true, CAFile: s.CAFile, Username: user, Password: token})
 		before := s.Conns.Load()
 		for i := 0; i < 5; i++ {
 			if _, err := r.ListBranches(context.Background()); err != nil {

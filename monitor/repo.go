@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/gitmon-dev/gitmon/internal/redact"
 )
 
 // Defaults for zero Options fields.
@@ -45,6 +46,44 @@ const (
 // remoteName names the remote-tracking refs: refs/remotes/origin/B.
 const remoteName = "origin"
 
+// Remote says where a repository is and how to reach it. Its secrets are
+// values already read (from the environment or files); Remote never
+// prints them.
+type Remote struct {
+	// URL is the repository's address: https://, http://, ssh:// (also
+	// git+ssh:// and ssh+git://), git://, file:// or a local path. It
+	// must not hold credentials; it is shown sanitised anyway.
+	URL string
+	// Insecure allows plain http:// and git://, which anyone on the
+	// network path can tamper with.
+	Insecure bool
+	// CAFile is an extra CA bundle (PEM) for HTTPS.
+	CAFile string
+	// Username and Password authenticate over HTTP(S).
+	Username string
+	Password string
+	// SSHKey is an unencrypted private key (PEM) for ssh:// URLs, read
+	// from SSHKeyFile, which messages name.
+	SSHKey     string
+	SSHKeyFile string
+	// KnownHostsFile is the SSH host keys to trust; "" means the user's
+	// and the system's known_hosts.
+	KnownHostsFile string
+	// Descriptors is the glob of descriptor files (DefaultDescriptors
+	// when "").
+	Descriptors string
+}
+
+// String shows the remote without its secrets.
+func (r Remote) String() string {
+	return redact.URL(r.URL)
+}
+
+// GoString keeps %#v from printing the secrets.
+func (r Remote) GoString() string {
+	return "monitor.Remote{URL: " + strconv.Quote(redact.URL(r.URL)) + "}"
+}
+
 // Options says where and how a Repo keeps its objects.
 type Options struct {
 	// Dir is this repository's on-disk object store, under the state
@@ -63,7 +102,7 @@ type Options struct {
 // configured credentials, and its local object store. It is safe for
 // concurrent use; calls that read or write the store are serialised.
 type Repo struct {
-	url     string // never holds credentials; shown through SanitizeURL
+	url     string // never holds credentials; shown through redact.URL
 	scheme  string // "https", "http", "ssh", "git" or "file"
 	timeout time.Duration
 	secrets []string // values scrubbed from error text
@@ -87,8 +126,8 @@ type Repo struct {
 // NewRepo opens (or creates) the object store in opts.Dir for the
 // repository cfg describes, and prepares its transport. It does not
 // touch the network.
-func NewRepo(cfg config.Repository, opts Options) (*Repo, error) {
-	shown := config.SanitizeURL(cfg.URL)
+func NewRepo(cfg Remote, opts Options) (*Repo, error) {
+	shown := redact.URL(cfg.URL)
 	if cfg.URL == "" {
 		return nil, errors.New("repository has no URL")
 	}
@@ -126,21 +165,23 @@ func NewRepo(cfg config.Repository, opts Options) (*Repo, error) {
 	if r.files, err = newGlob(pattern); err != nil {
 		return nil, fmt.Errorf("repository %s: descriptors: %w", shown, err)
 	}
-	auth := cfg.Auth
-	for _, s := range []string{auth.Password.Value(), auth.SSHKey.Value()} {
+	for _, s := range []string{cfg.Password, cfg.SSHKey} {
 		if s != "" {
 			r.secrets = append(r.secrets, s)
 		}
 	}
 	// A short user name would garble messages if scrubbed ("git"); user
 	// names are not what leaks hurt.
-	if u := auth.Username.Value(); len(u) >= 4 {
+	if u := cfg.Username; len(u) >= 4 {
 		r.secrets = append(r.secrets, u)
 	}
 
+	if (r.scheme == "http" || r.scheme == "git") && !cfg.Insecure {
+		return nil, fmt.Errorf("repository %s: %s:// is neither encrypted nor authenticated; it needs Insecure", shown, r.scheme)
+	}
 	switch r.scheme {
 	case "https", "http":
-		if u, p := auth.Username.Value(), auth.Password.Value(); u != "" || p != "" {
+		if u, p := cfg.Username, cfg.Password; u != "" || p != "" {
 			r.basic = &githttp.BasicAuth{Username: u, Password: p}
 		}
 		if cfg.CAFile != "" {
@@ -154,26 +195,26 @@ func NewRepo(cfg config.Repository, opts Options) (*Repo, error) {
 			r.ca = pem
 		}
 	case "ssh":
-		if auth.SSHKey.Value() == "" {
-			return nil, fmt.Errorf("repository %s: an ssh URL needs auth.ssh_key_file", shown)
+		if cfg.SSHKey == "" {
+			return nil, fmt.Errorf("repository %s: an ssh URL needs an SSH key", shown)
 		}
-		signer, err := ssh.ParsePrivateKey([]byte(auth.SSHKey.Value()))
+		signer, err := ssh.ParsePrivateKey([]byte(cfg.SSHKey))
 		if err != nil {
 			// The parse error never holds key material, but say only
 			// what is wrong.
 			var missing *ssh.PassphraseMissingError
 			if errors.As(err, &missing) {
-				return nil, fmt.Errorf("repository %s: the ssh key %s has a passphrase, which gitmon cannot use", shown, auth.SSHKey.File)
+				return nil, fmt.Errorf("repository %s: the ssh key %s has a passphrase, which gitmon cannot use", shown, cfg.SSHKeyFile)
 			}
-			return nil, fmt.Errorf("repository %s: the ssh key %s cannot be parsed", shown, auth.SSHKey.File)
+			return nil, fmt.Errorf("repository %s: the ssh key %s cannot be parsed", shown, cfg.SSHKeyFile)
 		}
 		r.sshKey = signer
 		r.sshUser = ep.User
 		if r.sshUser == "" {
 			r.sshUser = "git"
 		}
-		if auth.KnownHostsFile != "" {
-			r.hosts = []string{auth.KnownHostsFile}
+		if cfg.KnownHostsFile != "" {
+			r.hosts = []string{cfg.KnownHostsFile}
 		}
 	case "git", "file":
 	default:
@@ -242,7 +283,7 @@ func (r *Repo) ListBranches(ctx context.Context) (map[string]string, error) {
 	}
 	auth, proxy, err := r.transport(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list refs %s: %w", config.SanitizeURL(r.url), err)
+		return nil, fmt.Errorf("list refs %s: %w", redact.URL(r.url), err)
 	}
 	refs, err := r.lister.ListContext(ctx, &git.ListOptions{
 		Auth:          auth,

@@ -7,7 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/gitmon-dev/gitmon/internal/redact"
 	"github.com/gitmon-dev/gitmon/internal/store"
 )
 
@@ -49,10 +49,10 @@ func (a *App) pollLoop(ctx context.Context, r *repoState) {
 		// failing, and when it works again.
 		switch {
 		case err != nil && failures == 0:
-			a.repoEvent(ctx, r, store.EventPollError, fmt.Sprintf("polling %s fails: %v", config.SanitizeURL(r.cfg.URL), err))
+			a.repoEvent(ctx, r, store.EventPollError, fmt.Sprintf("polling %s fails: %v", redact.URL(r.cfg.URL), err))
 		case err == nil && failures > 0:
 			log.Info("repository recovered", "after_failures", failures)
-			a.repoEvent(ctx, r, store.EventRecovered, fmt.Sprintf("polling %s works again after %d failed attempts", config.SanitizeURL(r.cfg.URL), failures))
+			a.repoEvent(ctx, r, store.EventRecovered, fmt.Sprintf("polling %s works again after %d failed attempts", redact.URL(r.cfg.URL), failures))
 		}
 		if err != nil {
 			log.Warn("poll failed", keyErr, err, "retry_in", wait.Round(time.Millisecond))

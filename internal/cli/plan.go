@@ -8,6 +8,7 @@ import (
 
 	"github.com/gitmon-dev/gitmon/internal/app"
 	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/gitmon-dev/gitmon/internal/redact"
 )
 
 // Exit codes of plan (SPEC §6).
@@ -38,7 +39,7 @@ func runPlan(ctx context.Context, s Streams, args []string) int {
 	}
 	entries, err := app.Plan(ctx, cfg, app.PlanOptions{Env: *env, Repo: *repo, Ref: *ref})
 	if err != nil {
-		fmt.Fprintf(s.Err, "gitmon plan: %v\n", config.SanitizeURL(err.Error()))
+		fmt.Fprintf(s.Err, "gitmon plan: %v\n", redact.URL(err.Error()))
 		return ExitUsage
 	}
 	code := ExitPlanNoChange

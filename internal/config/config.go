@@ -147,7 +147,7 @@ type Tuning struct {
 type Repository struct {
 	Name string
 	// URL is the repository's address, with a local path made absolute.
-	// It never holds credentials; log it through SanitizeURL anyway.
+	// It never holds credentials; log it through redact.URL anyway.
 	URL         string
 	Insecure    bool
 	CAFile      string // absolute, or ""

@@ -6,12 +6,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gitmon-dev/gitmon/internal/redact"
 	"github.com/gitmon-dev/gitmon/policy"
 )
 
 // String renders a readable summary of the effective config, as
 // `validate` may print it. Secrets show as "<secret>" with where they
-// come from; URLs go through SanitizeURL.
+// come from; URLs go through redact.URL.
 func (c *Config) String() string {
 	if c == nil {
 		return "<nil>"
@@ -31,7 +32,7 @@ func (c *Config) String() string {
 		t.Concurrency, t.ShutdownGrace, t.OutputCap, t.GitTimeout, t.BackoffMax, t.ObjectCache)
 	line(0, "repositories:")
 	for _, r := range c.Repositories {
-		line(1, "%s: %s", r.Name, SanitizeURL(r.URL))
+		line(1, "%s: %s", r.Name, redact.URL(r.URL))
 		line(2, "descriptors: %s", r.Descriptors)
 		if r.Insecure {
 			line(2, "insecure: true")
@@ -100,16 +101,16 @@ func (c *Config) String() string {
 		line(1, "none")
 	}
 	if j := in.Jira; j != nil {
-		line(1, "jira: %s, %s", SanitizeURL(j.URL), secrets("user", j.User, "token", j.Token))
+		line(1, "jira: %s, %s", redact.URL(j.URL), secrets("user", j.User, "token", j.Token))
 		if ft := j.FailureTickets; ft != nil {
 			line(2, "failure_tickets: project %s, issue_type %s", ft.Project, ft.IssueType)
 		}
 	}
 	if s := in.Slack; s != nil {
-		line(1, "slack: %s, channel %q, %s", SanitizeURL(s.APIURL), s.Channel, secrets("token", s.Token))
+		line(1, "slack: %s, channel %q, %s", redact.URL(s.APIURL), s.Channel, secrets("token", s.Token))
 	}
 	if j := in.Jenkins; j != nil {
-		line(1, "jenkins: %s, %s", SanitizeURL(j.URL), secrets("user", j.User, "token", j.Token))
+		line(1, "jenkins: %s, %s", redact.URL(j.URL), secrets("user", j.User, "token", j.Token))
 	}
 	if s := in.SMTP; s != nil {
 		line(1, "smtp: %s:%d, from %s, %s", s.Host, s.Port, s.From, secrets("user", s.User, "password", s.Password))

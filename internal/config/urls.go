@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/gitmon-dev/gitmon/internal/redact"
 )
 
 // urlKind is the transport a repository URL uses.
@@ -25,33 +27,11 @@ const (
 	kindFile // file:// or a local path
 )
 
-// SanitizeURL hides the credentials a URL may hold, for errors and logs:
-// "https://user:pass@host/repo" becomes "https://***@host/repo". Text
-// that is not a URL is returned with anything that looks like a
-// user:password@ prefix hidden. When in doubt it hides too much rather
-// than too little.
-func SanitizeURL(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		rest := s[i+3:]
-		// The last '@' wins: a password may hold an unescaped '/', '#'
-		// or '@'. A path holding '@' is hidden too, which is harmless.
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			return s[:i+3] + "***" + rest[at:]
-		}
-		return s
-	}
-	// scp-like user@host:path: only "user:password@" is hidden.
-	if at := strings.LastIndex(s, "@"); at >= 0 && strings.Contains(s[:at], ":") {
-		return "***" + s[at:]
-	}
-	return s
-}
-
 // checkRepoURL checks a repository URL and returns it with a local path
 // made absolute against dir, its kind, and a problem, if any. Problems
-// show the URL through SanitizeURL only.
+// show the URL through redact.URL only.
 func checkRepoURL(raw string, insecure bool, dir string) (string, urlKind, string) {
-	shown := SanitizeURL(raw)
+	shown := redact.URL(raw)
 	if strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return raw, kindUnknown, fmt.Sprintf("%q must not contain spaces or control characters", shown)
 	}
@@ -134,7 +114,7 @@ func checkRepoURL(raw string, insecure bool, dir string) (string, urlKind, strin
 // checkServiceURL checks the base URL of an HTTP service that gitmon
 // sends a token to: https, or plain http to a loopback address only.
 func checkServiceURL(raw string) string {
-	shown := SanitizeURL(raw)
+	shown := redact.URL(raw)
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Sprintf("%q is not an http(s) URL with a host", shown)
