@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,6 +86,9 @@ type Daemon struct {
 	mu      sync.Mutex
 	logs    bytes.Buffer
 	exitErr error
+	// Wrap runs serve under another program (strace injecting slow disk
+	// syncs), in a process group of its own that Kill ends whole.
+	Wrap []string
 }
 
 // ConfigOptions fill the config template of NewDaemon.
@@ -179,7 +183,11 @@ func freeAddr(t testing.TB) string {
 // Start runs `gitmon serve` and waits until /readyz answers 200.
 func (d *Daemon) Start() {
 	d.t.Helper()
-	d.cmd = exec.Command(gitmonBin, "serve", "--config", d.Config)
+	argv := append(append(slices.Clone(d.Wrap), gitmonBin), "serve", "--config", d.Config)
+	d.cmd = exec.Command(argv[0], argv[1:]...)
+	if len(d.Wrap) > 0 {
+		d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	d.cmd.Dir = d.Dir
 	d.cmd.Env = d.Env
 	d.cmd.Stdout = &lockedWriter{d: d}
@@ -255,10 +263,14 @@ func (d *Daemon) Stop() {
 	d.cmd = nil
 }
 
-// Kill sends SIGKILL to the process this test started, if it runs.
+// Kill sends SIGKILL to the process this test started, if it runs (with
+// Wrap, to its process group: the wrapper and serve).
 func (d *Daemon) Kill() {
 	if d.cmd == nil || d.cmd.Process == nil {
 		return
+	}
+	if len(d.Wrap) > 0 {
+		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
 	}
 	d.cmd.Process.Kill()
 	<-d.done

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,7 +20,9 @@ import (
 // a record succeeded only when both its stages ran, and each service's
 // last commit was decided.
 //
-// GITMON_SOAK_KILLS sets the number of kills (default 12).
+// Where strace can inject faults, every fsync and fdatasync of serve takes
+// 20 ms longer (GITMON_SOAK_SYNC_DELAY_US), which widens the windows between writes (the way wave 1's
+// crash was found). GITMON_SOAK_KILLS sets the number of kills (default 12).
 func TestSoak_SIGKILLAtRandomMoments(t *testing.T) {
 	kills := 12
 	if v := os.Getenv("GITMON_SOAK_KILLS"); v != "" {
@@ -40,6 +43,10 @@ echo "$GITMON_COMMIT $GITMON_SERVICE $GITMON_STAGE start" >> ran.log
 sleep 0.0$(( $$ % 9 ))
 echo "$GITMON_COMMIT $GITMON_SERVICE $GITMON_STAGE done" >> ran.log
 `)
+	if slow := slowSyncs(); slow != nil {
+		d.Wrap = slow
+		t.Logf("disk syncs slowed: %v", slow)
+	}
 	aStart(t, d, base)
 
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
@@ -119,4 +126,18 @@ echo "$GITMON_COMMIT $GITMON_SERVICE $GITMON_STAGE done" >> ran.log
 		}
 	}
 	t.Logf("%d kills, %d wrong outcomes", kills, wrong)
+}
+
+// slowSyncs returns the strace command line that delays every disk sync,
+// or nil where strace is missing or may not trace here.
+func slowSyncs() []string {
+	delay := "20000" // µs
+	if v := os.Getenv("GITMON_SOAK_SYNC_DELAY_US"); v != "" {
+		delay = v
+	}
+	argv := []string{"strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync,fdatasync", "-e", "inject=fsync,fdatasync:delay_exit=" + delay}
+	if err := exec.Command(argv[0], append(argv[1:], "true")...).Run(); err != nil {
+		return nil
+	}
+	return argv
 }
