@@ -455,7 +455,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func localListener(t *testing.T) net.Listener {
+func localListener(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -189,7 +189,7 @@ func loadMessages(ctx context.Context, q rowsQuerier, repo string, shas map[stri
 }
 
 // insertMessages keeps each commit's message once (capped).
-func insertMessages(ctx context.Context, tx *sql.Tx, repo string, msgs map[string]string) error {
+func insertMessages(ctx context.Context, tx *cachedTx, repo string, msgs map[string]string) error {
 	for sha, msg := range msgs {
 		if sha == "" {
 			continue

@@ -59,7 +59,7 @@ func (s *SQLite) Enqueue(ctx context.Context, items ...OutboxItem) error {
 		return nil
 	}
 	now := s.now()
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *cachedTx) error {
 		for _, it := range items {
 			payload := string(it.Payload)
 			if payload == "" {
@@ -139,7 +139,7 @@ func (s *SQLite) DueOutbox(ctx context.Context, now time.Time, limit int) ([]Out
 // side answered. Marking an item sent again keeps the first delivery.
 // It fails with ErrNotFound for an unknown id.
 func (s *SQLite) MarkSent(ctx context.Context, id int64, externalID string, at time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *cachedTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE outbox SET sent_at = ?, external_id = ?, last_error = ''
 			WHERE id = ? AND sent_at IS NULL`, formatTime(at), externalID, id)
 		if err != nil {
@@ -161,7 +161,7 @@ func (s *SQLite) MarkSent(ctx context.Context, id int64, externalID string, at t
 // error, and when to try again. A sent item is left alone. It fails with
 // ErrNotFound for an unknown id.
 func (s *SQLite) MarkFailed(ctx context.Context, id int64, errText string, next time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *cachedTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
 			WHERE id = ? AND sent_at IS NULL`, errText, formatTime(next), id)
 		if err != nil {

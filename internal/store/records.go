@@ -71,7 +71,7 @@ func (s *SQLite) queryRecords(ctx context.Context, where string, args []any, ord
 		sel += fmt.Sprintf(` LIMIT %d`, limit)
 	}
 	var out []*Record
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *cachedTx) error {
 		rows, err := tx.QueryContext(ctx, sel, args...)
 		if err != nil {
 			return err
@@ -101,7 +101,7 @@ func (s *SQLite) queryRecords(ctx context.Context, where string, args []any, ord
 	return out, nil
 }
 
-func loadStages(ctx context.Context, tx *sql.Tx, query string, args []any, byID map[string]*Record) error {
+func loadStages(ctx context.Context, tx *cachedTx, query string, args []any, byID map[string]*Record) error {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -179,7 +179,7 @@ func (s *SQLite) Running(ctx context.Context) ([]*Record, error) {
 }
 
 // insertRecord inserts r as given, with its stages, and returns its seq.
-func insertRecord(ctx context.Context, tx *sql.Tx, r *Record) (int64, error) {
+func insertRecord(ctx context.Context, tx *cachedTx, r *Record) (int64, error) {
 	var e encoder
 	args := []any{r.ID, r.Repository, r.Environment, r.Service, r.Action, r.Version, r.PreviousVersion,
 		r.Commit, r.Author, r.Committer, r.Verified, e.json(orEmpty(r.Tickets)), r.Status, r.Phase,
@@ -215,7 +215,7 @@ func normContributions(cs []policy.Contribution) []policy.Contribution {
 	return out
 }
 
-func insertStages(ctx context.Context, tx *sql.Tx, id string, stages []Stage) error {
+func insertStages(ctx context.Context, tx *cachedTx, id string, stages []Stage) error {
 	for i, st := range stages {
 		if st.Status == "" {
 			st.Status = StagePending
@@ -244,7 +244,7 @@ func handleText(h json.RawMessage) (any, error) {
 }
 
 // supersede ends the listed records that are still pending.
-func supersede(ctx context.Context, tx *sql.Tx, ids []string, skip string, at time.Time) error {
+func supersede(ctx context.Context, tx *cachedTx, ids []string, skip string, at time.Time) error {
 	for _, id := range ids {
 		if id == skip {
 			continue
@@ -285,7 +285,7 @@ func (s *SQLite) Decide(ctx context.Context, r *Record, supersedeIDs []string) e
 	if e.err != nil {
 		return fmt.Errorf("decide record %s: %w", r.ID, e.err)
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *cachedTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE records SET status = ?, phase = ?, reasons = ?, pending_since = ?,
 			tickets = ?, commits = ?, diff = ?, emails = ?, slack = ?, dropped = ?, finished_at = ?
 			WHERE id = ? AND status = ?`, args...)
@@ -314,7 +314,7 @@ type recordTarget struct {
 
 // target reads a record whose status is one of statuses; ErrNotFound if
 // there is none.
-func target(ctx context.Context, tx *sql.Tx, id string, statuses ...string) (recordTarget, error) {
+func target(ctx context.Context, tx *cachedTx, id string, statuses ...string) (recordTarget, error) {
 	var t recordTarget
 	err := tx.QueryRowContext(ctx, `SELECT repository, environment, service, action, commit_sha, descriptor
 		FROM records WHERE id = ? AND status IN (?`+strings.Repeat(`, ?`, len(statuses)-1)+`)`,
@@ -339,7 +339,7 @@ func anySlice(ss []string) []any {
 // last attempted, with its commit (a remove clears the descriptor). It
 // fails with ErrNotFound if the record is no longer pending.
 func (s *SQLite) StartRecord(ctx context.Context, id string, stages []Stage, at time.Time) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *cachedTx) error {
 		t, err := target(ctx, tx, id, StatusPending)
 		if err != nil {
 			return err
@@ -392,13 +392,13 @@ func (s *SQLite) StartRecord(ctx context.Context, id string, stages []Stage, at 
 // UpdateStage writes stage i of a record whole. It returns once the write
 // is durable, or an error wrapping ErrNotFound if the stage does not exist.
 func (s *SQLite) UpdateStage(ctx context.Context, id string, i int, st Stage) error {
-	if err := s.write(ctx, func(tx *sql.Tx) error { return updateStage(ctx, tx, id, i, st) }); err != nil {
+	if err := s.write(ctx, func(tx *cachedTx) error { return updateStage(ctx, tx, id, i, st) }); err != nil {
 		return fmt.Errorf("update stage: %w", err)
 	}
 	return nil
 }
 
-func updateStage(ctx context.Context, tx *sql.Tx, id string, i int, st Stage) error {
+func updateStage(ctx context.Context, tx *cachedTx, id string, i int, st Stage) error {
 	handle, err := handleText(st.Handle)
 	if err != nil {
 		return fmt.Errorf("record %s stage %d: %w", id, i, err)
@@ -438,7 +438,7 @@ func (s *SQLite) EndRecord(ctx context.Context, id string, e End) error {
 	if len(e.Events) > 0 {
 		now = s.now()
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *cachedTx) error {
 		t, err := target(ctx, tx, id, StatusPending, StatusRunning)
 		if err != nil {
 			return err

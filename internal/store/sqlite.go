@@ -52,6 +52,8 @@ type Options struct {
 type SQLite struct {
 	w    *sql.DB // nil when read-only
 	r    *sql.DB
+	// ws and rs keep the statements of w and r prepared.
+	ws, rs *stmtCache
 	lock *os.File
 	now  func() time.Time
 	path string
@@ -123,6 +125,7 @@ func Open(ctx context.Context, dir string, opts Options) (_ *SQLite, err error) 
 	}
 	s.r.SetMaxOpenConns(4)
 	s.r.SetMaxIdleConns(4)
+	s.rs = newStmtCache(s.r)
 	if err := check(ctx, s.r, s.path); err != nil {
 		return nil, err
 	}
@@ -143,6 +146,7 @@ func Open(ctx context.Context, dir string, opts Options) (_ *SQLite, err error) 
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxIdleTime(0)
 	s.w.SetConnMaxLifetime(0)
+	s.ws = newStmtCache(s.w)
 	if err := s.w.PingContext(ctx); err != nil {
 		return nil, classify(s.path, err)
 	}
@@ -182,6 +186,12 @@ func dsn(path string, q url.Values) string {
 // Close closes the database and releases the lock.
 func (s *SQLite) Close() error {
 	var errs []error
+	if s.rs != nil {
+		s.rs.close()
+	}
+	if s.ws != nil {
+		s.ws.close()
+	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 		s.r = nil
@@ -198,7 +208,7 @@ func (s *SQLite) Close() error {
 }
 
 // write runs fn in one immediate transaction on the write connection.
-func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *SQLite) write(ctx context.Context, fn func(tx *cachedTx) error) error {
 	if s.w == nil {
 		return ErrReadOnly
 	}
@@ -206,20 +216,26 @@ func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	ctxTx := &cachedTx{Tx: tx, cache: s.ws}
+	if err := fn(ctxTx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	s.ws.prepare(ctx, ctxTx.missed)
+	return err
 }
 
 // read runs fn in one read transaction, so that its queries see one
 // snapshot.
-func (s *SQLite) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *SQLite) read(ctx context.Context, fn func(tx *cachedTx) error) error {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tx.Rollback() }()
-	return fn(tx)
+	ctxTx := &cachedTx{Tx: tx, cache: s.rs}
+	err = fn(ctxTx)
+	_ = tx.Rollback()
+	s.rs.prepare(ctx, ctxTx.missed)
+	return err
 }

@@ -71,7 +71,7 @@ func scanService(row interface{ Scan(...any) error }, want map[string]bool) (Ser
 // Services returns the services of a (repository, environment), by name.
 func (s *SQLite) Services(ctx context.Context, repo, env string) ([]Service, error) {
 	var out []Service
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *cachedTx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+serviceColumns+` FROM services
 			WHERE repository = ? AND environment = ? ORDER BY service`, repo, env)
 		if err != nil {
@@ -102,7 +102,7 @@ func (s *SQLite) Services(ctx context.Context, repo, env string) ([]Service, err
 // with Present false and nothing else.
 func (s *SQLite) Service(ctx context.Context, repo, env, service string) (Service, error) {
 	var sv Service
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *cachedTx) error {
 		want := map[string]bool{}
 		var err error
 		sv, err = scanService(tx.QueryRowContext(ctx, `SELECT `+serviceColumns+` FROM services
@@ -192,7 +192,7 @@ func (s *SQLite) Apply(ctx context.Context, b Batch) error {
 		out[i] = a
 	}
 
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *cachedTx) error {
 		if err := applyBranch(ctx, tx, b, now); err != nil {
 			return err
 		}
@@ -254,7 +254,7 @@ func (s *SQLite) Apply(ctx context.Context, b Batch) error {
 	return nil
 }
 
-func applyBranch(ctx context.Context, tx *sql.Tx, b Batch, now time.Time) error {
+func applyBranch(ctx context.Context, tx *cachedTx, b Batch, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO branches (repository, environment, branch, last_processed)
 		VALUES (?, ?, ?, ?)
 		ON CONFLICT (repository, environment) DO UPDATE SET
@@ -281,7 +281,7 @@ func applyBranch(ctx context.Context, tx *sql.Tx, b Batch, now time.Time) error 
 // upsertService writes a service's state at the batch's commit; with
 // Baseline, its Current also becomes last good and last attempted at that
 // commit (no commit when there is no descriptor).
-func upsertService(ctx context.Context, tx *sql.Tx, b Batch, sv Service, msgs map[string]string) error {
+func upsertService(ctx context.Context, tx *cachedTx, b Batch, sv Service, msgs map[string]string) error {
 	var e encoder
 	current := e.descriptor(sv.Current)
 	attribution, broken, err := encodeAttribution(sv.Attribution, sv.Broken, msgs)
@@ -319,7 +319,7 @@ func upsertService(ctx context.Context, tx *sql.Tx, b Batch, sv Service, msgs ma
 	return nil
 }
 
-func insertEvent(ctx context.Context, tx *sql.Tx, e Event, now time.Time) error {
+func insertEvent(ctx context.Context, tx *cachedTx, e Event, now time.Time) error {
 	if e.Kind == "" {
 		return errors.New("event has no kind")
 	}
@@ -341,7 +341,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, e Event, now time.Time) error 
 // AddEvent appends an event; an empty At is the store's clock.
 func (s *SQLite) AddEvent(ctx context.Context, e Event) error {
 	now := s.now()
-	if err := s.write(ctx, func(tx *sql.Tx) error { return insertEvent(ctx, tx, e, now) }); err != nil {
+	if err := s.write(ctx, func(tx *cachedTx) error { return insertEvent(ctx, tx, e, now) }); err != nil {
 		return fmt.Errorf("add event: %w", err)
 	}
 	return nil
@@ -407,7 +407,7 @@ func (s *SQLite) Resume(ctx context.Context, env, repo, actor string) ([]Branch,
 	}
 	now := s.now()
 	var out []Branch
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *cachedTx) error {
 		out = nil
 		rows, err := tx.QueryContext(ctx, `SELECT `+branchColumns+` FROM branches
 			WHERE environment = ? AND (? = '' OR repository = ?) AND paused != '' ORDER BY repository`, env, repo, repo)
