@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gitmon-dev/gitmon/internal/app"
+	"github.com/gitmon-dev/gitmon/internal/buildinfo"
 	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/internal/yamlx"
@@ -67,7 +68,8 @@ func runServe(ctx context.Context, s Streams, args []string) int {
 		fmt.Fprintf(s.Err, "gitmon serve: %v\n", err)
 		return ExitUsage
 	}
-	log.Info("gitmon serving", "version", Version, "listen", cfg.Listen, "state", cfg.State,
+	bi := buildinfo.Get()
+	log.Info("gitmon serving", "version", bi.Version, "commit", bi.Commit, "listen", cfg.Listen, "state", cfg.State,
 		"repositories", len(cfg.Repositories), "environments", len(cfg.Environments))
 	// Run fails only while starting (recovering interrupted stages,
 	// listening on cfg.Listen): like a locked state, that is exit 2.
