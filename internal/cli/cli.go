@@ -37,6 +37,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the daemon until SIGINT/SIGTERM", runServe},
 		{"validate", "check the config and descriptors", runValidate},
+		{"config", "print the effective config, every default applied, secrets as <secret>", runConfig},
 		{"plan", "show what a branch would deploy, running nothing", runPlan},
 		{"history", "list records (or --events), newest first", runHistory},
 		{"resume", "lift a pause (force-push or deleted branch) of an environment", runResume},
