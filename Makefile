@@ -1,17 +1,28 @@
 # gitmon: build, test and check. `make help` lists the targets.
 GO        ?= go
 BIN       ?= bin/gitmon
+SMOKE     ?= $(dir $(BIN))gitmon-smoke
 TESTFLAGS ?=
 FUZZTIME  ?= 30s
+
+# What `gitmon version` and gitmon_build_info report (internal/buildinfo).
+# VERSION is the nearest tag (git describe), else dev; COMMIT the full
+# commit id, with -dirty when tracked files differ from it; BUILD_DATE is
+# now in UTC, or SOURCE_DATE_EPOCH when set, for reproducible builds.
+VERSION    ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
+COMMIT     ?= $(shell c=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD -- 2>/dev/null || c=$$c-dirty; } && echo $$c)
+BUILD_DATE ?= $(shell date -u -d "@$(or $(SOURCE_DATE_EPOCH),$$(date +%s))" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+BUILDINFO  := github.com/gitmon-dev/gitmon/internal/buildinfo
+STAMP       = -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT) -X $(BUILDINFO).date=$(BUILD_DATE)
 
 .PHONY: help build proto test check demo bench fuzz deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-build: ## build bin/gitmon (static, no cgo) and the example plugin bin/gitmon-smoke
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN) ./cmd/gitmon
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/gitmon-smoke ./plugins/examples/smoke
+build: ## build bin/gitmon (static, no cgo, stripped, stamped with VERSION, COMMIT, BUILD_DATE) and the example plugin SMOKE (bin/gitmon-smoke)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(STAMP)" -o $(BIN) ./cmd/gitmon
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(SMOKE) ./plugins/examples/smoke
 
 proto: ## regenerate plugins/proto (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
 	$(GO) generate ./plugins/proto

@@ -3,6 +3,8 @@ package app
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/gitmon-dev/gitmon/internal/buildinfo"
 )
 
 // metrics are the daemon's Prometheus metrics, on a registry of its own so
@@ -36,5 +38,14 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.polls, m.pollErrors, m.fetches, m.detection, m.records, m.stageDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(buildInfoGauge(buildinfo.Get()))
 	return m
+}
+
+// buildInfoGauge is gitmon_build_info: 1, labelled with which gitmon runs.
+func buildInfoGauge(bi buildinfo.Info) prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gitmon_build_info",
+		Help: "Always 1; its labels say which gitmon runs, as `gitmon version` does."}, []string{"version", "commit"})
+	g.WithLabelValues(bi.Version, bi.Commit).Set(1)
+	return g
 }

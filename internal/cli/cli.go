@@ -5,17 +5,14 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"runtime"
-	"runtime/debug"
 
+	"github.com/gitmon-dev/gitmon/internal/buildinfo"
 	"github.com/gitmon-dev/gitmon/internal/demo"
 )
-
-// Version is the release version, set at build time with
-// -ldflags "-X github.com/gitmon-dev/gitmon/internal/cli.Version=v1.2.3".
-var Version = "dev"
 
 // Exit codes shared by the commands (SPEC §6).
 const (
@@ -40,11 +37,12 @@ func commands() []command {
 	return []command{
 		{"serve", "run the daemon until SIGINT/SIGTERM", runServe},
 		{"validate", "check the config and descriptors", runValidate},
+		{"config", "print the effective config, every default applied, secrets as <secret>", runConfig},
 		{"plan", "show what a branch would deploy, running nothing", runPlan},
 		{"history", "list records (or --events), newest first", runHistory},
 		{"resume", "lift a pause (force-push or deleted branch) of an environment", runResume},
 		{"demo", "the whole flow on an embedded default repository", runDemo},
-		{"version", "print the version", runVersion},
+		{"version", "print the version, commit and build date", runVersion},
 	}
 }
 
@@ -85,15 +83,24 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Run 'gitmon <command> -h' for a command's flags.")
 }
 
-func runVersion(_ context.Context, s Streams, _ []string) int {
-	rev := ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, kv := range bi.Settings {
-			if kv.Key == "vcs.revision" && len(kv.Value) >= 12 {
-				rev = " " + kv.Value[:12]
-			}
-		}
+// runVersion prints one line: the version, the commit and the build date
+// (SPEC §6), and the toolchain and platform.
+func runVersion(_ context.Context, s Streams, args []string) int {
+	fl := flag.NewFlagSet("version", flag.ContinueOnError)
+	fl.SetOutput(s.Err)
+	fl.Usage = func() {
+		fmt.Fprintln(s.Err, "usage: gitmon version")
+		fmt.Fprintln(s.Err, "  prints the version, the commit it was built from and the build date, such as")
+		fmt.Fprintln(s.Err, "  gitmon v1.2.3 commit 0123456789abcdef0123456789abcdef01234567 built 2026-12-01T08:00:00Z (go1.26.0, linux/amd64)")
 	}
-	fmt.Fprintf(s.Out, "gitmon %s%s (%s, %s/%s)\n", Version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if err := fl.Parse(args); err != nil {
+		return flagExit(err)
+	}
+	if fl.NArg() > 0 {
+		fl.Usage()
+		return ExitUsage
+	}
+	bi := buildinfo.Get()
+	fmt.Fprintf(s.Out, "gitmon %s commit %s built %s (%s, %s/%s)\n", bi.Version, bi.Commit, bi.Date, bi.GoVersion, runtime.GOOS, runtime.GOARCH)
 	return ExitOK
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/user"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gitmon-dev/gitmon/internal/app"
+	"github.com/gitmon-dev/gitmon/internal/buildinfo"
 	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/internal/yamlx"
@@ -44,12 +44,24 @@ func runServe(ctx context.Context, s Streams, args []string) int {
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fl.SetOutput(s.Err)
 	cfgPath := fl.String("config", DefaultConfig, "config file")
-	logJSON := fl.Bool("log-json", false, "log as JSON lines")
+	var lf logFlags
+	lf.register(fl)
+	fl.Usage = func() {
+		fmt.Fprintln(s.Err, "usage: gitmon serve [--config F] [--log-level L] [--log-format F]")
+		fmt.Fprintln(s.Err, "  runs the daemon until SIGINT or SIGTERM; exit 0 on a clean stop, 2 on a bad config or a locked or damaged state.")
+		fmt.Fprintln(s.Err, "example:")
+		fmt.Fprintln(s.Err, "  gitmon serve --config /etc/gitmon/gitmon.yaml --log-format json --log-level debug")
+		fl.PrintDefaults()
+	}
 	if err := fl.Parse(args); err != nil {
 		return flagExit(err)
 	}
 	if fl.NArg() > 0 {
-		fmt.Fprintln(s.Err, "usage: gitmon serve --config F")
+		fl.Usage()
+		return ExitUsage
+	}
+	if err := lf.check(); err != nil {
+		fmt.Fprintf(s.Err, "gitmon serve: %v\n", err)
 		return ExitUsage
 	}
 	cfg, ok := loadConfig(s, *cfgPath, config.ModeServe)
@@ -57,17 +69,14 @@ func runServe(ctx context.Context, s Streams, args []string) int {
 		fmt.Fprintln(s.Err, "gitmon serve: invalid config; nothing was started")
 		return ExitUsage
 	}
-	var h slog.Handler = slog.NewTextHandler(s.Err, nil)
-	if *logJSON {
-		h = slog.NewJSONHandler(s.Err, nil)
-	}
-	log := slog.New(h)
+	log := newLogger(s.Err, lf.override(cfg.Log), cfg.Secrets())
 	a, err := app.New(ctx, cfg, app.Options{Logger: log})
 	if err != nil {
 		fmt.Fprintf(s.Err, "gitmon serve: %v\n", err)
 		return ExitUsage
 	}
-	log.Info("gitmon serving", "version", Version, "listen", cfg.Listen, "state", cfg.State,
+	bi := buildinfo.Get()
+	log.Info("gitmon serving", "version", bi.Version, "commit", bi.Commit, "listen", cfg.Listen, "state", cfg.State,
 		"repositories", len(cfg.Repositories), "environments", len(cfg.Environments))
 	// Run fails only while starting (recovering interrupted stages,
 	// listening on cfg.Listen): like a locked state, that is exit 2.

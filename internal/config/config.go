@@ -122,6 +122,7 @@ type Config struct {
 	Dir  string // its folder, absolute; relative paths resolve against it
 
 	Listen       string
+	Log          Log
 	State        string // an absolute folder
 	PollInterval time.Duration
 	Tuning       Tuning

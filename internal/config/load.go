@@ -17,6 +17,7 @@ import (
 // settled. Pointers tell an absent key from a zero value.
 type rawConfig struct {
 	Listen       string                 `yaml:"listen"`
+	Log          rawLog                 `yaml:"log"`
 	State        string                 `yaml:"state"`
 	PollInterval *time.Duration         `yaml:"poll_interval"`
 	Tuning       Tuning                 `yaml:"tuning"`
@@ -205,6 +206,7 @@ func (l *loader) load(root *yaml.Node) *Config {
 
 	cfg := &Config{File: l.file, Dir: l.dir}
 	l.top(raw, cfg)
+	cfg.Log = l.log(raw.Log)
 	cfg.Pipelines = l.pipelines(raw.Pipelines, raw.Integrations.Jenkins != nil)
 	cfg.Integrations = l.integrations(raw.Integrations)
 	cfg.Repositories = l.repositories(raw.Repositories)

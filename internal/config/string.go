@@ -25,6 +25,7 @@ func (c *Config) String() string {
 	}
 	line(0, "config: %s", c.File)
 	line(0, "listen: %s", c.Listen)
+	line(0, "log: level %s, format %s", c.Log.Level, c.Log.Format)
 	line(0, "state: %s", c.State)
 	line(0, "poll_interval: %s", c.PollInterval)
 	t := c.Tuning

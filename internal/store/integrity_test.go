@@ -254,3 +254,55 @@ func TestStateFilesArePrivate(t *testing.T) {
 		check(t, dir)
 	})
 }
+
+// BenchmarkOpenCheck measures what the damage check adds to opening a
+// state of n records, as history and serve do: "open" is a whole
+// ReadOnly Open (inspect, quick_check, schema), "quick_check" the check
+// alone on an open store, and "records" the baseline of one page of
+// history (50 records) read from the same store.
+func BenchmarkOpenCheck(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		dir := b.TempDir()
+		ctx := context.Background()
+		s, err := Open(ctx, dir, Options{Lock: true, synchronous: "OFF"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 1; i <= n; i++ {
+			if err := lifecycle(ctx, s, i, func(string) {}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s.Close()
+		fi, _ := os.Stat(filepath.Join(dir, DBFile))
+		b.Logf("%d records: %d MiB", n, fi.Size()>>20)
+		ro, err := Open(ctx, dir, Options{ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("records=%d/open", n), func(b *testing.B) {
+			for b.Loop() {
+				s, err := Open(ctx, dir, Options{ReadOnly: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Close()
+			}
+		})
+		b.Run(fmt.Sprintf("records=%d/quick_check", n), func(b *testing.B) {
+			for b.Loop() {
+				if err := check(ctx, ro.r, ro.path); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("records=%d/records", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := ro.Records(ctx, Filter{Limit: 50}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		ro.Close()
+	}
+}
