@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bndr/gojenkins"
@@ -103,9 +104,11 @@ type Jenkins struct {
 	// checking is held by whoever checks Jenkins: one check at a time.
 	checking chan struct{}
 	mu       sync.Mutex
-	health   error     // why stages cannot run; nil once a check passed
-	lastTry  time.Time // when the last check started
-	warned   bool      // the missing parameters were logged
+	health   error        // why stages cannot run; nil once a check passed
+	checks   uint64       // how many rechecks have ended
+	waiting  atomic.Int32 // stages waiting for a check, for tests
+	lastTry  time.Time    // when the last check started
+	warned   bool         // the missing parameters were logged
 	closed   bool
 	bgStop   context.CancelFunc
 	bgCtx    context.Context

@@ -123,6 +123,7 @@ func (j *Jenkins) recheck(ctx context.Context) error {
 	j.mu.Lock()
 	was := j.health
 	j.health = err
+	j.checks++
 	j.mu.Unlock()
 	switch {
 	case err == nil && was != nil:
@@ -157,26 +158,30 @@ func (j *Jenkins) logDown(err error) {
 }
 
 // ready returns nil when stages can run. After a failed check it checks
-// again first, one caller at a time: concurrent stages wait for that
-// check and share its outcome.
+// again first, one caller at a time: callers that waited for a check
+// share its outcome instead of each checking in turn (with Jenkins
+// silent, each check can take a dial timeout).
 func (j *Jenkins) ready(ctx context.Context) error {
 	j.mu.Lock()
-	h := j.health
+	h, seen := j.health, j.checks
 	j.mu.Unlock()
 	if h == nil {
 		return nil
 	}
+	j.waiting.Add(1)
 	select {
 	case j.checking <- struct{}{}:
+		j.waiting.Add(-1)
 	case <-ctx.Done():
+		j.waiting.Add(-1)
 		return ctx.Err()
 	}
 	defer func() { <-j.checking }()
 	j.mu.Lock()
-	h = j.health
+	h, done := j.health, j.checks != seen
 	j.mu.Unlock()
-	if h == nil {
-		return nil // the check we waited for passed
+	if h == nil || done {
+		return h // the outcome of the check we waited for
 	}
 	return j.recheck(ctx)
 }

@@ -1,10 +1,13 @@
 package runners
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -328,5 +331,66 @@ func TestJenkinsMarkDownOnlyForJenkinsProblems(t *testing.T) {
 	j.markDown(&HTTPStatusError{Method: "POST", Path: "/job/x/buildWithParameters", Status: 404})
 	if h := j.Health(); statusOf(h) != 404 {
 		t.Fatalf("Health = %v after a 404, want it", h)
+	}
+}
+
+// Stages that start while Jenkins is silent wait for one check and share
+// its outcome: N stages never cost N dial timeouts in a row.
+func TestJenkinsConcurrentStagesShareOneCheck(t *testing.T) {
+	var mu sync.Mutex
+	checks := 0
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.TrimSuffix(r.URL.Path, "/") == "/api/json" {
+			mu.Lock()
+			checks++
+			mu.Unlock()
+			<-release // a Jenkins that does not answer, until the test says
+		}
+		http.Error(w, "restarting", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+	defer cancel()
+	// The startup check times out: unreachable.
+	j, err := NewJenkins(ctx, Pipeline{Name: "regression", Job: "x"}, Env{Jenkins: &JenkinsOptions{URL: srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	j.RecheckInterval = time.Hour
+	mu.Lock()
+	checks = 0
+	mu.Unlock()
+
+	const stages = 4
+	var wg sync.WaitGroup
+	for i := range stages {
+		wg.Go(func() {
+			res, err := j.Run(t.Context(), jenkinsRequest(fmt.Sprint("s-", i)), nil, &memHandle{})
+			if err != nil || res.OK || !strings.Contains(res.Message, "cannot be reached") {
+				t.Errorf("Run = %+v, %v", res, err)
+			}
+		})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := checks
+		mu.Unlock()
+		if n == 1 && j.waiting.Load() == stages-1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d checks, %d stages waiting", n, j.waiting.Load())
+		}
+		time.Sleep(time.Millisecond) // the polling interval of a deadline loop
+	}
+	close(release)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if checks != 1 {
+		t.Errorf("%d stages made %d checks, want 1", stages, checks)
 	}
 }
