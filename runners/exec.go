@@ -19,12 +19,10 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
-
-	"github.com/gitmon-dev/gitmon/internal/config"
 )
 
 func init() {
-	Register(config.RunnerExec, func(p config.Pipeline, env Env) (Runner, error) { return NewExec(p, env) })
+	Register(KindExec, func(p Pipeline, env Env) (Runner, error) { return NewExec(p, env) })
 }
 
 // DefaultKillGrace is how long a cancelled exec stage's process has
@@ -34,7 +32,8 @@ const DefaultKillGrace = 5 * time.Second
 // Exec is the exec runner (SPEC §4): it runs a pipeline's command as an
 // argv list, with no shell, in its own process group, with an environment
 // of PATH, HOME, the pipeline's env: names and the GITMON_ variables, and
-// the descriptor in a 0600 temporary JSON file named by GITMON_DESCRIPTOR.
+// the descriptor in a 0600 JSON file named by GITMON_DESCRIPTOR, in the
+// runner's RunDir, removed when the stage ends.
 //
 // A stage ends when the command's process (the group leader) exits. The
 // rest of its process group is then killed with SIGKILL, so a backgrounded
@@ -55,8 +54,8 @@ type Exec struct {
 	LookupEnv func(string) (string, bool)
 	// Dir is the working directory; "" is the daemon's own.
 	Dir string
-	// TempDir holds the descriptor files ("" is os.TempDir()).
-	TempDir string
+	// RunDir holds the descriptor files; Run fails without one.
+	RunDir *RunDir
 	// KillGrace is the time between SIGTERM and SIGKILL when the stage is
 	// cancelled, and the longest wait for the output pipe to close after
 	// the group is killed (default DefaultKillGrace).
@@ -82,20 +81,26 @@ type ExecHandle struct {
 }
 
 // NewExec returns the exec runner of pipeline p. Its working directory is
-// the folder of Command[0] when that is an absolute path (config makes a
-// command such as ./scripts/deploy.sh absolute against the config file's
-// folder, so the script runs next to itself), and the daemon's otherwise.
-func NewExec(p config.Pipeline, env Env) (*Exec, error) {
+// env.WorkDir; without one, the folder of Command[0] when that is an
+// absolute path (config makes a command such as ./scripts/deploy.sh
+// absolute against the config file's folder, so the script runs next to
+// itself), and the daemon's otherwise. It needs env.RunDir.
+func NewExec(p Pipeline, env Env) (*Exec, error) {
 	if len(p.Command) == 0 || p.Command[0] == "" {
 		return nil, errors.New("exec: the pipeline has no command")
+	}
+	if env.RunDir == nil {
+		return nil, errors.New("exec: no run folder for the descriptor files")
 	}
 	e := &Exec{
 		Command:   p.Command,
 		Env:       p.Env,
 		LookupEnv: env.LookupEnv,
+		Dir:       env.WorkDir,
+		RunDir:    env.RunDir,
 		KillGrace: DefaultKillGrace,
 	}
-	if filepath.IsAbs(p.Command[0]) {
+	if e.Dir == "" && filepath.IsAbs(p.Command[0]) {
 		e.Dir = filepath.Dir(p.Command[0])
 	}
 	return e, nil
@@ -116,9 +121,12 @@ func (e *Exec) Run(ctx context.Context, req *Request, out io.Writer, h Handle) (
 	if out == nil {
 		out = io.Discard
 	}
-	descPath, err := writeDescriptor(e.TempDir, req.Descriptor)
+	if e.RunDir == nil {
+		return Result{}, errors.New("exec: no run folder for the descriptor file")
+	}
+	descPath, err := e.RunDir.writeDescriptor(req.Descriptor)
 	if err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("exec: %w", err)
 	}
 	defer os.Remove(descPath)
 
@@ -284,23 +292,6 @@ func (e *Exec) environ(req *Request, descPath string) []string {
 		"GITMON_RUN_ID="+req.RunID,
 		"GITMON_DESCRIPTOR="+descPath,
 	)
-}
-
-// writeDescriptor writes the descriptor to a new 0600 file in dir.
-func writeDescriptor(dir string, desc json.RawMessage) (string, error) {
-	f, err := os.CreateTemp(dir, "gitmon-descriptor-*.json") // mode 0600
-	if err != nil {
-		return "", fmt.Errorf("exec: descriptor file: %w", err)
-	}
-	_, err = f.Write(desc)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("exec: descriptor file: %w", err)
-	}
-	return f.Name(), nil
 }
 
 // Recover kills, with SIGKILL, the process group a crashed gitmon

@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gitmon-dev/gitmon/internal/config"
 )
 
 // Scripts run as ["/bin/sh", script, ...], never exec'd directly: an
@@ -84,12 +82,12 @@ func TestExecEnvironmentIsExactly(t *testing.T) {
 	t.Setenv("HOME", "/home/gitmon-test")
 	t.Setenv("DAEMON_ONLY_TEST_VAR", "must-not-pass")
 	t.Setenv("KUBECONFIG_TEST_VAR", "/etc/kube/qa")
-	f, ok := Lookup(config.RunnerExec)
+	f, ok := Lookup(KindExec)
 	if !ok {
 		t.Fatal("the exec runner is not registered")
 	}
-	r, err := f(config.Pipeline{Name: "deploy", Runner: config.RunnerExec, Command: []string{"/usr/bin/env"},
-		Env: []string{"KUBECONFIG_TEST_VAR", "UNSET_TEST_VAR"}}, Env{})
+	r, err := f(Pipeline{Name: "deploy", Kind: KindExec, Command: []string{"/usr/bin/env"},
+		Env: []string{"KUBECONFIG_TEST_VAR", "UNSET_TEST_VAR"}}, Env{RunDir: testRunDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +150,7 @@ func TestExecNoShellNoInterpolation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, err := NewExec(config.Pipeline{Command: tt.command}, Env{})
+			e, err := NewExec(Pipeline{Command: tt.command}, Env{RunDir: testRunDir(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +185,7 @@ func TestExecExitStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := &Exec{Command: []string{"/bin/sh", script(t, tt.body)}}
+			e := &Exec{RunDir: testRunDir(t), Command: []string{"/bin/sh", script(t, tt.body)}}
 			out := NewOutput(1<<16, nil)
 			res, err := e.Run(t.Context(), testRequest(), out, nil)
 			if err != nil {
@@ -201,15 +199,16 @@ func TestExecExitStatus(t *testing.T) {
 }
 
 func TestExecStartFailure(t *testing.T) {
-	e := &Exec{Command: []string{filepath.Join(t.TempDir(), "missing")}}
+	e := &Exec{RunDir: testRunDir(t), Command: []string{filepath.Join(t.TempDir(), "missing")}}
 	if _, err := e.Run(t.Context(), testRequest(), nil, nil); err == nil {
 		t.Fatal("Run of a missing program succeeded")
 	}
 }
 
 func TestExecDescriptorFile(t *testing.T) {
-	tmp := t.TempDir()
-	e := &Exec{TempDir: tmp, Command: []string{"/bin/sh", script(t, `cat "$GITMON_DESCRIPTOR"; echo; stat -c %a "$GITMON_DESCRIPTOR"; dirname "$GITMON_DESCRIPTOR"`)}}
+	rd := testRunDir(t)
+	tmp := rd.Path()
+	e := &Exec{RunDir: rd, Command: []string{"/bin/sh", script(t, `cat "$GITMON_DESCRIPTOR"; echo; stat -c %a "$GITMON_DESCRIPTOR"; dirname "$GITMON_DESCRIPTOR"`)}}
 	out := NewOutput(1<<16, nil)
 	res, err := e.Run(t.Context(), testRequest(), out, nil)
 	if err != nil || !res.OK {
@@ -229,7 +228,7 @@ func TestExecDescriptorFile(t *testing.T) {
 // without waiting for the grace.
 func TestExecCancelKillsTheGroup(t *testing.T) {
 	pids := filepath.Join(t.TempDir(), "grandchild")
-	e := &Exec{KillGrace: time.Minute, Command: []string{"/bin/sh", script(t, `
+	e := &Exec{RunDir: testRunDir(t), KillGrace: time.Minute, Command: []string{"/bin/sh", script(t, `
 (trap '' TERM; exec sleep 1000) &
 echo $! > "$1"
 wait
@@ -277,7 +276,7 @@ wait
 // A leader that ignores SIGTERM gets SIGKILL after the grace.
 func TestExecTimeoutKillsAfterGrace(t *testing.T) {
 	pids := filepath.Join(t.TempDir(), "child")
-	e := &Exec{KillGrace: 50 * time.Millisecond, Command: []string{"/bin/sh", script(t, `
+	e := &Exec{RunDir: testRunDir(t), KillGrace: 50 * time.Millisecond, Command: []string{"/bin/sh", script(t, `
 trap '' TERM
 sleep 1000 &
 echo $! > "$1"
@@ -304,7 +303,7 @@ wait
 // background is killed, even though it holds the output pipe.
 func TestExecBackgroundChildDoesNotOutliveTheStage(t *testing.T) {
 	pids := filepath.Join(t.TempDir(), "background")
-	e := &Exec{KillGrace: time.Minute, Command: []string{"/bin/sh", script(t, `
+	e := &Exec{RunDir: testRunDir(t), KillGrace: time.Minute, Command: []string{"/bin/sh", script(t, `
 sleep 1000 &
 echo $! > "$1"
 echo deployed
@@ -330,7 +329,7 @@ func TestExecEscapedProcessDoesNotHangTheStage(t *testing.T) {
 		t.Skip("no setsid")
 	}
 	pids := filepath.Join(t.TempDir(), "escaped")
-	e := &Exec{KillGrace: 100 * time.Millisecond, Command: []string{"/bin/sh", script(t, `
+	e := &Exec{RunDir: testRunDir(t), KillGrace: 100 * time.Millisecond, Command: []string{"/bin/sh", script(t, `
 setsid sh -c 'echo $$ > "$1"; exec sleep 1000' sh "$1" &
 while [ ! -s "$1" ]; do sleep 0.01; done
 `), pids}}
@@ -347,7 +346,7 @@ while [ ! -s "$1" ]; do sleep 0.01; done
 // When the handle cannot be saved, the process is killed: unrecorded, it
 // could not be found after a crash.
 func TestExecSaveFailureKills(t *testing.T) {
-	e := &Exec{Command: []string{"/bin/sh", script(t, "sleep 1000 & wait")}}
+	e := &Exec{RunDir: testRunDir(t), Command: []string{"/bin/sh", script(t, "sleep 1000 & wait")}}
 	h := newRecorder()
 	h.err = errors.New("store is down")
 	_, err := e.Run(t.Context(), testRequest(), nil, h)
@@ -472,22 +471,31 @@ func TestParseStat(t *testing.T) {
 }
 
 func TestNewExec(t *testing.T) {
-	if _, err := NewExec(config.Pipeline{}, Env{}); err == nil {
+	rd := testRunDir(t)
+	env := Env{RunDir: rd}
+	if _, err := NewExec(Pipeline{}, env); err == nil {
 		t.Error("NewExec without a command succeeded")
 	}
-	e, err := NewExec(config.Pipeline{Command: []string{"/etc/gitmon/scripts/deploy.sh", "--fast"}}, Env{})
-	if err != nil || e.Dir != "/etc/gitmon/scripts" || e.KillGrace != DefaultKillGrace || !slices.Equal(e.Command, []string{"/etc/gitmon/scripts/deploy.sh", "--fast"}) {
+	if _, err := NewExec(Pipeline{Command: []string{"/bin/true"}}, Env{}); err == nil {
+		t.Error("NewExec without a run folder succeeded")
+	}
+	e, err := NewExec(Pipeline{Command: []string{"/etc/gitmon/scripts/deploy.sh", "--fast"}}, env)
+	if err != nil || e.Dir != "/etc/gitmon/scripts" || e.KillGrace != DefaultKillGrace || e.RunDir != rd || !slices.Equal(e.Command, []string{"/etc/gitmon/scripts/deploy.sh", "--fast"}) {
 		t.Errorf("NewExec = %+v, %v", e, err)
 	}
-	if e, _ := NewExec(config.Pipeline{Command: []string{"kubectl"}}, Env{}); e.Dir != "" {
+	if e, _ := NewExec(Pipeline{Command: []string{"kubectl"}}, env); e.Dir != "" {
 		t.Errorf("Dir = %q for a program looked up in PATH", e.Dir)
+	}
+	env.WorkDir = "/etc/gitmon"
+	if e, _ := NewExec(Pipeline{Command: []string{"/etc/gitmon/scripts/deploy.sh"}}, env); e.Dir != "/etc/gitmon" {
+		t.Errorf("Dir = %q, want the WorkDir /etc/gitmon", e.Dir)
 	}
 }
 
 // BenchmarkExecNoop is the exec runner's own cost per stage: descriptor
 // file, pipe, fork/exec of /bin/true, handle, reaping.
 func BenchmarkExecNoop(b *testing.B) {
-	e := &Exec{Command: []string{"/bin/true"}}
+	e := &Exec{RunDir: testRunDir(b), Command: []string{"/bin/true"}}
 	req := testRequest()
 	h := handleFunc(func(context.Context, json.RawMessage) error { return nil })
 	for b.Loop() {

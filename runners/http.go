@@ -17,11 +17,10 @@ import (
 	"time"
 
 	"github.com/gitmon-dev/gitmon/descriptors"
-	"github.com/gitmon-dev/gitmon/internal/config"
 )
 
 func init() {
-	Register(config.RunnerHTTP, func(p config.Pipeline, env Env) (Runner, error) { return NewHTTP(p, env) })
+	Register(KindHTTP, func(p Pipeline, env Env) (Runner, error) { return NewHTTP(p, env) })
 }
 
 // Limits of the http runner (SPEC §5).
@@ -60,7 +59,7 @@ var _ Runner = (*HTTP)(nil)
 
 // NewHTTP returns the http runner. The pipeline itself holds nothing it
 // needs: everything comes from the descriptor and env.
-func NewHTTP(_ config.Pipeline, env Env) (*HTTP, error) {
+func NewHTTP(_ Pipeline, env Env) (*HTTP, error) {
 	h := &HTTP{hosts: lowerGlobs(env.HealthcheckHosts), red: newRedactor(env.Secrets)}
 	for _, g := range derefGlobs(env.HealthcheckHosts) {
 		if _, err := path.Match(g, ""); err != nil {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/gitmon-dev/gitmon/descriptors"
-	"github.com/gitmon-dev/gitmon/internal/config"
 )
 
 // server is a test server on 127.0.0.1 counting requests per path.
@@ -90,11 +89,11 @@ func checkRequest(t *testing.T, s *server, edit func(*descriptors.Descriptor)) *
 
 func runCheck(t *testing.T, env Env, req *Request) (Result, string) {
 	t.Helper()
-	f, ok := Lookup(config.RunnerHTTP)
+	f, ok := Lookup(KindHTTP)
 	if !ok {
 		t.Fatal("the http runner is not registered")
 	}
-	r, err := f(config.Pipeline{Name: "healthcheck", Runner: config.RunnerHTTP}, env)
+	r, err := f(Pipeline{Name: "healthcheck", Kind: KindHTTP}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +308,7 @@ func TestHTTPHealthcheckHosts(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewHTTP(config.Pipeline{}, Env{HealthcheckHosts: list("[")}); err == nil {
+	if _, err := NewHTTP(Pipeline{}, Env{HealthcheckHosts: list("[")}); err == nil {
 		t.Error("NewHTTP accepted a bad glob")
 	}
 }
@@ -377,7 +376,7 @@ func TestHTTPCancelStopsPromptly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, _ := NewHTTP(config.Pipeline{}, Env{})
+			h, _ := NewHTTP(Pipeline{}, Env{})
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			req := checkRequest(t, s, func(d *descriptors.Descriptor) {

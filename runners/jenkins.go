@@ -6,21 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bndr/gojenkins"
-
-	"github.com/gitmon-dev/gitmon/internal/config"
 )
 
 func init() {
-	Register(config.RunnerJenkins, func(p config.Pipeline, env Env) (Runner, error) {
+	Register(KindJenkins, func(p Pipeline, env Env) (Runner, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), DefaultJenkinsStartupTimeout)
 		defer cancel()
 		return NewJenkins(ctx, p, env)
@@ -32,8 +32,12 @@ const (
 	// polled.
 	DefaultJenkinsPollInterval = 2 * time.Second
 	// DefaultJenkinsStartupTimeout bounds the factory's connection test
-	// and job check.
-	DefaultJenkinsStartupTimeout = 30 * time.Second
+	// and job check: a Jenkins that has not answered by then is
+	// unreachable, and serve starts without it.
+	DefaultJenkinsStartupTimeout = 15 * time.Second
+	// DefaultJenkinsRecheckInterval is how often Health, while it
+	// reports a failure, checks Jenkins again in the background.
+	DefaultJenkinsRecheckInterval = 30 * time.Second
 	// jenkinsRequestTimeout bounds one HTTP exchange with Jenkins.
 	jenkinsRequestTimeout = 30 * time.Second
 	// jenkinsCleanupTimeout bounds stopping a build or cancelling a queue
@@ -44,14 +48,20 @@ const (
 	jenkinsMaxPollErrors = 5
 )
 
+// JenkinsRunIDParameter is the parameter a job must define (SPEC §4): it
+// keeps two runs apart, since Jenkins merges queued builds whose
+// parameters are equal, and lets a restarted gitmon find its build.
+const JenkinsRunIDParameter = "GITMON_RUN_ID"
+
 // JenkinsParameters are the build parameters the jenkins runner sends
-// (SPEC §4); the job must define every one, since Jenkins silently drops
-// parameters a job does not define. GITMON_DESCRIPTOR holds the
-// descriptor JSON itself, not a path.
+// (SPEC §4). Jenkins silently drops parameters a job does not define: a
+// job must define JenkinsRunIDParameter, and a missing other one is a
+// warning. GITMON_DESCRIPTOR holds the descriptor JSON itself, not a
+// path.
 var JenkinsParameters = []string{
 	"GITMON_REPOSITORY", "GITMON_ENV", "GITMON_SERVICE", "GITMON_VERSION", "GITMON_PREVIOUS_VERSION",
 	"GITMON_COMMIT", "GITMON_AUTHOR", "GITMON_COMMITTER", "GITMON_TICKETS",
-	"GITMON_STAGE", "GITMON_ACTION", "GITMON_RUN_ID", "GITMON_DESCRIPTOR",
+	"GITMON_STAGE", "GITMON_ACTION", JenkinsRunIDParameter, "GITMON_DESCRIPTOR",
 }
 
 // Jenkins is the jenkins runner (SPEC §4): it triggers a parametrised
@@ -59,30 +69,57 @@ var JenkinsParameters = []string{
 // the build to its result, and stops the build (or cancels the queue
 // item) when the stage's ctx is done.
 //
-// It uses gojenkins for the connection test and requests, guarding its
-// pitfalls: every HTTP status is checked here (gojenkins reports 4xx/5xx
-// as JSON decode errors), library calls run under recover (a network
-// failure while fetching the CSRF crumb panics inside it; the POST is
-// then sent without a crumb, which API-token clients do not need), and
-// the waiting loops are this runner's own, bounded by ctx
-// (GetBuildFromQueueID ignores ctx and never ends for a cancelled item).
+// Before its first stage, and again after Jenkins failed to answer or
+// refused a trigger, it checks Jenkins and the job (Check). While that
+// check fails, stages fail at once with its reason and Health reports
+// it; every other pipeline runs as usual.
+//
+// It uses gojenkins for requests, guarding its pitfalls: every HTTP
+// status is checked here (gojenkins reports 4xx/5xx as JSON decode
+// errors), library calls run under recover (a network failure while
+// fetching the CSRF crumb panics inside it; the POST is then sent
+// without a crumb, which API-token clients do not need), and the waiting
+// loops are this runner's own, bounded by ctx (GetBuildFromQueueID
+// ignores ctx and never ends for a cancelled item).
 type Jenkins struct {
 	// Job is the job's name; "folder/job" names a job inside a folder.
 	Job string
 	// PollInterval is the time between polls (default
 	// DefaultJenkinsPollInterval).
 	PollInterval time.Duration
+	// RecheckInterval is the least time between background checks
+	// while Health reports a failure (default
+	// DefaultJenkinsRecheckInterval).
+	RecheckInterval time.Duration
 
+	pipeline    string // for log lines
 	base        string // no trailing slash
 	user, token string
 	secrets     []string
 	httpClient  *http.Client
 	client      *gojenkins.Jenkins
+	log         *slog.Logger
+	now         func() time.Time
+
+	// checking is held by whoever checks Jenkins: one check at a time.
+	checking chan struct{}
+	mu       sync.Mutex
+	health   error        // why stages cannot run; nil once a check passed
+	checks   uint64       // how many rechecks have ended
+	waiting  atomic.Int32 // stages waiting for a check, for tests
+	lastTry  time.Time    // when the last check started
+	warned   bool         // the missing parameters were logged
+	closed   bool
+	bgStop   context.CancelFunc
+	bgCtx    context.Context
+	bg       sync.WaitGroup
 }
 
 var (
-	_ Runner     = (*Jenkins)(nil)
-	_ Reattacher = (*Jenkins)(nil)
+	_ Runner         = (*Jenkins)(nil)
+	_ Reattacher     = (*Jenkins)(nil)
+	_ HealthReporter = (*Jenkins)(nil)
+	_ Closer         = (*Jenkins)(nil)
 )
 
 // JenkinsHandle is what the jenkins runner saves through Handle.Save:
@@ -95,28 +132,62 @@ type JenkinsHandle struct {
 	RunID   string `json:"run_id,omitempty"`
 }
 
-// NewJenkins returns the jenkins runner of pipeline p, having tested the
-// connection and credentials (gojenkins Init) and checked that the job
-// defines every parameter in JenkinsParameters (Check). ctx bounds these
-// requests.
-func NewJenkins(ctx context.Context, p config.Pipeline, env Env) (*Jenkins, error) {
+// NewJenkins returns the jenkins runner of pipeline p, having checked
+// Jenkins and the job (Check); ctx bounds that check. A job that is not
+// found or does not define GITMON_RUN_ID, or a Jenkins that refuses the
+// credentials, is an error. A Jenkins that cannot be reached is not: the
+// runner is returned, the problem is logged as a warning and reported by
+// Health, and its stages fail with it until Jenkins answers. Parameters
+// the job does not define are logged as a warning.
+func NewJenkins(ctx context.Context, p Pipeline, env Env) (*Jenkins, error) {
+	j, err := newJenkins(p.Job, env)
+	if err != nil {
+		return nil, err
+	}
+	j.pipeline = p.Name
+	j.log = env.logger().With("pipeline", p.Name, "job", j.Job)
+	if env.Now != nil {
+		j.now = env.Now
+	}
+	j.lastTry = j.now()
+	missing, err := j.Check(ctx)
+	var ue *UnreachableError
+	switch {
+	case errors.As(err, &ue):
+		j.health = err
+		j.logDown(err)
+	case err != nil:
+		j.httpClient.CloseIdleConnections()
+		return nil, err
+	default:
+		j.warnMissing(missing)
+	}
+	j.bgCtx, j.bgStop = context.WithCancel(context.Background())
+	return j, nil
+}
+
+// newJenkins returns a runner for job, unchecked.
+func newJenkins(job string, env Env) (*Jenkins, error) {
 	if env.Jenkins == nil || env.Jenkins.URL == "" {
 		return nil, errors.New("jenkins: integrations.jenkins is not configured")
 	}
-	if strings.Trim(p.Job, "/") == "" {
+	if strings.Trim(job, "/") == "" {
 		return nil, errors.New("jenkins: the pipeline has no job")
 	}
 	u, err := url.Parse(env.Jenkins.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("jenkins: integrations.jenkins.url %q is not an http(s) URL", env.Jenkins.URL)
+		return nil, errors.New(Redact(fmt.Sprintf("jenkins: integrations.jenkins.url %q is not an http(s) URL", env.Jenkins.URL), env.Secrets))
 	}
 	j := &Jenkins{
-		Job:          strings.Trim(p.Job, "/"),
+		Job:          strings.Trim(job, "/"),
 		PollInterval: DefaultJenkinsPollInterval,
 		base:         strings.TrimSuffix(env.Jenkins.URL, "/"),
-		user:         env.Jenkins.User.Value(),
-		token:        env.Jenkins.Token.Value(),
+		user:         env.Jenkins.User,
+		token:        env.Jenkins.Token,
 		httpClient:   newJenkinsHTTPClient(),
+		log:          env.logger(),
+		now:          time.Now,
+		checking:     make(chan struct{}, 1),
 	}
 	j.secrets = append(append([]string(nil), env.Secrets...), j.token)
 	if j.user != "" || j.token != "" {
@@ -124,226 +195,8 @@ func NewJenkins(ctx context.Context, p config.Pipeline, env Env) (*Jenkins, erro
 	} else {
 		j.client = gojenkins.CreateJenkins(j.httpClient, j.base)
 	}
-	// Init is required: it sets gojenkins' package loggers.
-	var initErr error
-	if perr := guard(func() { _, initErr = j.client.Init(ctx) }); perr != nil {
-		initErr = perr
-	}
-	if initErr != nil {
-		// Init reports an HTTP error as a JSON decode error: ask again
-		// to say what the status was.
-		if _, _, err := j.get(ctx, "/api/json", nil); err != nil {
-			return nil, err
-		}
-		return nil, j.wrap("connecting to "+j.base, initErr)
-	}
-	if err := j.Check(ctx); err != nil {
-		return nil, err
-	}
+	initGojenkins(j.client)
 	return j, nil
-}
-
-func newJenkinsHTTPClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	tr.TLSHandshakeTimeout = 10 * time.Second
-	tr.ResponseHeaderTimeout = jenkinsRequestTimeout
-	tr.MaxIdleConnsPerHost = 4
-	// No Client.Timeout: it would cut a long consoleText download;
-	// every request has a ctx with a deadline instead.
-	return &http.Client{Transport: tr}
-}
-
-// guard runs f, turning a panic inside gojenkins into an error.
-func guard(f func()) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("gojenkins panicked: %v", r)
-		}
-	}()
-	f()
-	return nil
-}
-
-// HTTPStatusError is a Jenkins answer with an unexpected status.
-type HTTPStatusError struct {
-	Method, Path string
-	Status       int
-}
-
-func (e *HTTPStatusError) Error() string {
-	msg := fmt.Sprintf("jenkins: %s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
-	switch e.Status {
-	case http.StatusUnauthorized:
-		msg += " (check integrations.jenkins user and token)"
-	case http.StatusForbidden:
-		msg += " (the user lacks a permission, or a CSRF crumb was refused)"
-	}
-	return msg
-}
-
-func statusOf(err error) int {
-	var he *HTTPStatusError
-	if errors.As(err, &he) {
-		return he.Status
-	}
-	return 0
-}
-
-// wrap prefixes err and removes every secret from its text.
-func (j *Jenkins) wrap(what string, err error) error {
-	return errors.New(Redact("jenkins: "+what+": "+err.Error(), j.secrets))
-}
-
-func reqCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, jenkinsRequestTimeout)
-}
-
-// get GETs path (relative to the base URL) through gojenkins and checks
-// the status: only 200 is success.
-func (j *Jenkins) get(ctx context.Context, path string, query map[string]string) ([]byte, http.Header, error) {
-	ctx, cancel := reqCtx(ctx)
-	defer cancel()
-	var body string
-	var resp *http.Response
-	var err error
-	if perr := guard(func() { resp, err = j.client.Requester.Get(ctx, path, &body, query) }); perr != nil {
-		return nil, nil, j.wrap("GET "+path, perr)
-	}
-	if resp != nil && resp.StatusCode != http.StatusOK {
-		return nil, nil, &HTTPStatusError{Method: "GET", Path: path, Status: resp.StatusCode}
-	}
-	if err != nil {
-		return nil, nil, j.wrap("GET "+path, err)
-	}
-	if resp == nil {
-		return nil, nil, j.wrap("GET "+path, errors.New("no response"))
-	}
-	return []byte(body), resp.Header, nil
-}
-
-// getJSON GETs path and decodes its JSON into v.
-func (j *Jenkins) getJSON(ctx context.Context, path string, v any) error {
-	body, _, err := j.get(ctx, path, nil)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return j.wrap("GET "+path, fmt.Errorf("decoding the answer: %w", err))
-	}
-	return nil
-}
-
-// post POSTs a form to path through gojenkins (which adds the CSRF crumb)
-// and checks the status: 2xx and 3xx are success. When fetching the
-// crumb panics (a network failure), the POST has not been sent: it is
-// sent once more directly, without a crumb.
-func (j *Jenkins) post(ctx context.Context, path string, query map[string]string, form url.Values) (http.Header, error) {
-	ctx, cancel := reqCtx(ctx)
-	defer cancel()
-	var resp *http.Response
-	var err error
-	perr := guard(func() {
-		resp, err = j.client.Requester.Post(ctx, path, strings.NewReader(form.Encode()), nil, query)
-	})
-	if perr != nil {
-		resp, err = j.postDirect(ctx, path, query, form)
-	}
-	if resp != nil {
-		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-			return nil, &HTTPStatusError{Method: "POST", Path: path, Status: resp.StatusCode}
-		}
-		// A decode error on a 2xx/3xx only means the body was not JSON.
-		return resp.Header, nil
-	}
-	if err == nil {
-		err = errors.New("no response")
-	}
-	return nil, j.wrap("POST "+path, err)
-}
-
-func (j *Jenkins) postDirect(ctx context.Context, path string, query map[string]string, form url.Values) (*http.Response, error) {
-	req, err := j.newRequest(ctx, http.MethodPost, path, query, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := j.httpClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	resp.Body.Close()
-	return resp, nil
-}
-
-func (j *Jenkins) newRequest(ctx context.Context, method, path string, query map[string]string, body io.Reader) (*http.Request, error) {
-	u, err := url.Parse(j.base + path)
-	if err != nil {
-		return nil, err
-	}
-	if len(query) > 0 {
-		q := url.Values{}
-		for k, v := range query {
-			q.Set(k, v)
-		}
-		u.RawQuery = q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
-	if err != nil {
-		return nil, err
-	}
-	if j.user != "" || j.token != "" {
-		req.SetBasicAuth(j.user, j.token)
-	}
-	return req, nil
-}
-
-// jobPath is the job's path: /job/a/job/b for "a/b".
-func (j *Jenkins) jobPath(job string) string {
-	parts := strings.Split(strings.Trim(job, "/"), "/")
-	for i, p := range parts {
-		parts[i] = url.PathEscape(p)
-	}
-	return "/job/" + strings.Join(parts, "/job/")
-}
-
-// Check verifies that the job exists and defines every parameter in
-// JenkinsParameters, naming the missing ones.
-func (j *Jenkins) Check(ctx context.Context) error {
-	var info struct {
-		Class    string `json:"_class"`
-		Property []struct {
-			Class                string `json:"_class"`
-			ParameterDefinitions []struct {
-				Name string `json:"name"`
-			} `json:"parameterDefinitions"`
-		} `json:"property"`
-	}
-	path := j.jobPath(j.Job) + "/api/json"
-	if err := j.getJSON(ctx, path, &info); err != nil {
-		if statusOf(err) == http.StatusNotFound {
-			return fmt.Errorf("jenkins: job %q not found at %s", j.Job, j.base)
-		}
-		return err
-	}
-	defined := map[string]bool{}
-	for _, p := range info.Property {
-		for _, d := range p.ParameterDefinitions {
-			defined[d.Name] = true
-		}
-	}
-	var missing []string
-	for _, name := range JenkinsParameters {
-		if !defined[name] {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("jenkins: job %q does not define the parameters %s (Jenkins drops undefined parameters)",
-			j.Job, strings.Join(missing, ", "))
-	}
-	return nil
 }
 
 // params are the build parameters of req.
@@ -371,8 +224,9 @@ var queueItemRE = regexp.MustCompile(`/queue/item/(\d+)/?$`)
 // Run triggers the job for one stage and follows it to its result.
 // SUCCESS passes; any other result fails the stage with the result. When
 // ctx is done the build is stopped, or the queue item cancelled, and the
-// stage fails with "cancelled: ". Errors are for Jenkins refusing or
-// failing the requests.
+// stage fails with "cancelled: ". While Jenkins cannot be reached, or the
+// job check fails (Health), the stage fails at once with that reason.
+// Errors are for Jenkins refusing or failing the requests.
 func (j *Jenkins) Run(ctx context.Context, req *Request, out io.Writer, h Handle) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return cancelled(ctx), nil
@@ -383,6 +237,13 @@ func (j *Jenkins) Run(ctx context.Context, req *Request, out io.Writer, h Handle
 	if req.RunID == "" {
 		// Jenkins merges queued builds with identical parameters.
 		return Result{}, errors.New("jenkins: the request has no run id")
+	}
+	if err := j.ready(ctx); err != nil {
+		if ctx.Err() != nil {
+			return cancelled(ctx), nil
+		}
+		fmt.Fprintf(out, "%s\n", err)
+		return Result{Message: err.Error()}, nil
 	}
 	path := j.jobPath(j.Job) + "/buildWithParameters"
 	// Not gojenkins' BuildJob: it returns (0, nil) without triggering
@@ -395,6 +256,7 @@ func (j *Jenkins) Run(ctx context.Context, req *Request, out io.Writer, h Handle
 			// We cannot tell whether Jenkins queued it.
 			return Result{Message: "cancelled: " + ctx.Err().Error() + " while triggering the Jenkins job"}, nil
 		}
+		j.markDown(err)
 		return Result{}, err
 	}
 	loc := hdr.Get("Location")
@@ -466,12 +328,6 @@ type jenkinsBuild struct {
 	URL      string  `json:"url"`
 }
 
-// transient reports whether a failed poll may be retried.
-func transient(err error) bool {
-	s := statusOf(err)
-	return s == 0 || s >= 500 || s == http.StatusTooManyRequests
-}
-
 // follow waits for the queue item to become a build, then for the build
 // to end.
 func (j *Jenkins) follow(ctx context.Context, hd *JenkinsHandle, out io.Writer, h Handle) (Result, error) {
@@ -508,7 +364,7 @@ func (j *Jenkins) follow(ctx context.Context, hd *JenkinsHandle, out io.Writer, 
 			fails = 0
 			hd.Build, hd.URL = item.Executable.Number, item.Executable.URL
 			if hd.URL == "" {
-				hd.URL = fmt.Sprintf("%s%s/%d/", j.base, j.jobPath(hd.Job), hd.Build)
+				hd.URL = fmt.Sprintf("%s%s/%d/", j.display(), j.jobPath(hd.Job), hd.Build)
 			}
 			fmt.Fprintf(out, "jenkins: build #%d started: %s\n", hd.Build, hd.URL)
 			if err := j.save(ctx, h, hd); err != nil {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/test/fakejenkins"
 )
 
@@ -54,7 +53,7 @@ func (tg *jenkinsTarget) needFake(t *testing.T) *fakejenkins.Server {
 func (tg *jenkinsTarget) env(token string) Env {
 	return Env{
 		Secrets: []string{tg.user, token},
-		Jenkins: &config.Jenkins{URL: tg.url, User: config.NewSecret(tg.user), Token: config.NewSecret(token)},
+		Jenkins: &JenkinsOptions{URL: tg.url, User: tg.user, Token: token},
 	}
 }
 
@@ -62,10 +61,11 @@ func (tg *jenkinsTarget) runner(t *testing.T) *Jenkins {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	j, err := NewJenkins(ctx, config.Pipeline{Name: "regression", Runner: config.RunnerJenkins, Job: tg.job}, tg.env(tg.token))
+	j, err := NewJenkins(ctx, Pipeline{Name: "regression", Kind: KindJenkins, Job: tg.job}, tg.env(tg.token))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { j.Close() })
 	if tg.fake != nil {
 		j.PollInterval = 5 * time.Millisecond
 	} else {
@@ -184,35 +184,6 @@ func TestJenkinsParametersAndConcurrentRuns(t *testing.T) {
 	}
 	if !runIDs["run-0"] || !runIDs["run-1"] {
 		t.Fatalf("run ids: %v", runIDs)
-	}
-}
-
-func TestJenkinsMissingParameter(t *testing.T) {
-	tg := newJenkinsTarget(t, "")
-	f := tg.needFake(t)
-	var some []string
-	for _, p := range JenkinsParameters {
-		if p != "GITMON_RUN_ID" && p != "GITMON_DESCRIPTOR" {
-			some = append(some, p)
-		}
-	}
-	f.AddJob("partial", some...)
-	ctx := context.Background()
-	_, err := NewJenkins(ctx, config.Pipeline{Job: "partial"}, tg.env(tg.token))
-	if err == nil || !strings.Contains(err.Error(), "GITMON_RUN_ID") || !strings.Contains(err.Error(), "GITMON_DESCRIPTOR") {
-		t.Fatalf("want an error naming the missing parameters, got %v", err)
-	}
-	_, err = NewJenkins(ctx, config.Pipeline{Job: "nope"}, tg.env(tg.token))
-	if err == nil || !strings.Contains(err.Error(), `"nope" not found`) {
-		t.Fatalf("want job not found, got %v", err)
-	}
-	// The registered factory needs the integration.
-	factory, ok := Lookup(config.RunnerJenkins)
-	if !ok {
-		t.Fatal("jenkins not registered")
-	}
-	if _, err := factory(config.Pipeline{Job: "x"}, Env{}); err == nil {
-		t.Fatal("factory without integrations.jenkins succeeded")
 	}
 }
 
@@ -366,9 +337,15 @@ func TestJenkinsServerError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "500 Internal Server Error") || !strings.Contains(err.Error(), "buildWithParameters") {
 		t.Fatalf("want a clear 500 error, got %v", err)
 	}
-	_, err = NewJenkins(context.Background(), config.Pipeline{Job: fakeJenkinsJob}, tg.env(tg.token))
-	if err == nil || !strings.Contains(err.Error(), "500") {
-		t.Fatalf("startup: want a 500 error, got %v", err)
+	// At startup a 500 is a Jenkins that cannot serve now, not a refusal.
+	j500, err := NewJenkins(context.Background(), Pipeline{Job: fakeJenkinsJob}, tg.env(tg.token))
+	if err != nil {
+		t.Fatalf("startup with a 500: %v, want a runner whose Health reports it", err)
+	}
+	t.Cleanup(func() { j500.Close() })
+	var ue *UnreachableError
+	if h := j500.Health(); !errors.As(h, &ue) || !strings.Contains(h.Error(), "500") {
+		t.Fatalf("Health = %v, want an *UnreachableError naming the 500", h)
 	}
 	// A failure while following a build fails the stage after a few polls.
 	f.SetFail(0)
@@ -389,7 +366,7 @@ func TestJenkinsWrongToken(t *testing.T) {
 	tg := newJenkinsTarget(t, "")
 	tg.needFake(t)
 	const bad = "wrong-token-0000ffff"
-	_, err := NewJenkins(context.Background(), config.Pipeline{Job: fakeJenkinsJob}, tg.env(bad))
+	_, err := NewJenkins(context.Background(), Pipeline{Job: fakeJenkinsJob}, tg.env(bad))
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("want a 401 error, got %v", err)
 	}

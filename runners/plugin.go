@@ -1,32 +1,29 @@
 package runners
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
 
-	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/plugins"
 )
 
 func init() {
-	Register(config.RunnerPlugin, func(p config.Pipeline, env Env) (Runner, error) { return NewPlugin(p, env) })
+	Register(KindPlugin, func(p Pipeline, env Env) (Runner, error) { return NewPlugin(p, env) })
 }
 
 // Defaults of the plugin runner's crash handling.
@@ -52,12 +49,19 @@ const (
 // stages fail at once with "circuit open until …" for CircuitOpen, after
 // which one launch is tried again. A stage that completes resets the
 // count. Close kills the process.
+//
+// Everything the runner says carries no secret: the values in Secrets
+// are redacted from its results, errors and crash messages (the tail of
+// the plugin's stderr included), and from every line go-plugin logs
+// through Logger.
 type Plugin struct {
 	Name   string // for messages: the binary's base name
 	Path   string // absolute path of the binary
 	SHA256 []byte // the binary's checksum, or nil not to check
 	Params map[string]any
 
+	// Secrets are redacted from everything the runner returns or logs.
+	Secrets []string
 	// Logger receives go-plugin's logs and the plugin's stderr (default:
 	// discarded).
 	Logger              *slog.Logger
@@ -75,6 +79,9 @@ type Plugin struct {
 	lastErr   string
 	closed    bool
 	kills     sync.WaitGroup
+	// RunDir, if set, holds the folder of the plugin's sockets, so that
+	// a crashed gitmon's are removed at the next start (OpenRunDir).
+	RunDir *RunDir
 	// sockets is where the plugin process creates its Unix socket.
 	// go-plugin leaves a killed plugin's socket behind; a folder of the
 	// runner's own is removed whole on Close.
@@ -93,12 +100,16 @@ type pluginLaunch struct {
 	client *plugin.Client
 	rn     plugins.Runner
 	err    error
-	stderr *tailBuffer
+	stderr *Output // the tail of the plugin's stderr, where a Go panic lands
 }
+
+// pluginStderrTail is how much of a crashed plugin's stderr its stages'
+// message shows.
+const pluginStderrTail = 512
 
 // NewPlugin returns the plugin runner of pipeline p: its binary is p.Path,
 // or env.PluginDir/<p.Name> when p has no path. It starts nothing.
-func NewPlugin(p config.Pipeline, env Env) (*Plugin, error) {
+func NewPlugin(p Pipeline, env Env) (*Plugin, error) {
 	path := p.Path
 	if path == "" {
 		if env.PluginDir == "" {
@@ -114,10 +125,13 @@ func NewPlugin(p config.Pipeline, env Env) (*Plugin, error) {
 		path = abs
 	}
 	r := &Plugin{
-		Name:   filepath.Base(path),
-		Path:   path,
-		Params: p.Params,
-		Now:    env.Now,
+		Name:    filepath.Base(path),
+		Path:    path,
+		Params:  p.Params,
+		Now:     env.Now,
+		Secrets: env.Secrets,
+		Logger:  env.Logger,
+		RunDir:  env.RunDir,
 	}
 	if p.SHA256 != "" {
 		sum, err := hex.DecodeString(p.SHA256)
@@ -164,28 +178,35 @@ func (p *Plugin) Run(ctx context.Context, req *Request, out io.Writer, _ Handle)
 	case err != nil && (grpcstatus.Code(err) == codes.Canceled || grpcstatus.Code(err) == codes.DeadlineExceeded):
 		// The call's deadline travels to the plugin, whose side can end
 		// the stream a moment before ctx is done here.
-		cerr := errors.New(grpcstatus.Convert(err).Message())
+		why := grpcstatus.Convert(err).Message()
 		if _, ok := ctx.Deadline(); ok {
-			cerr = context.DeadlineExceeded
+			why = context.DeadlineExceeded.Error()
 		}
-		return Result{Message: "cancelled: " + cerr.Error()}, nil
+		return Result{Message: "cancelled: " + p.redact(why)}, nil
 	case err != nil && (grpcstatus.Code(err) == codes.Unavailable || l.client.Exited()):
-		msg := fmt.Sprintf("plugin %s crashed: the process ended during the stage (%s)", p.Name, grpcstatus.Convert(err).Message())
-		if tail := l.stderr.String(); tail != "" {
+		msg := fmt.Sprintf("plugin %s crashed: the process ended during the stage (%s)", p.Name, p.redact(grpcstatus.Convert(err).Message()))
+		// Kill returns once go-plugin has read all of stderr, whose last
+		// lines (a panic) the connection often outran.
+		l.client.Kill()
+		// The Output redacts the tail, a secret cut at its edge included.
+		if tail := strings.TrimSpace(l.stderr.String()); tail != "" {
 			msg += "; its last output: " + tail
 		}
 		p.failed(l, msg)
 		return Result{Message: msg}, nil
 	case err != nil:
-		return Result{}, fmt.Errorf("plugin %s: %s", p.Name, grpcstatus.Convert(err).Message())
+		return Result{}, errors.New(p.redact(fmt.Sprintf("plugin %s: %s", p.Name, grpcstatus.Convert(err).Message())))
 	}
 	p.mu.Lock()
 	if p.cur == l {
 		p.crashes = 0
 	}
 	p.mu.Unlock()
-	return Result{OK: pres.OK, Message: pres.Message, URL: pres.URL}, nil
+	return Result{OK: pres.OK, Message: p.redact(pres.Message), URL: p.redact(pres.URL)}, nil
 }
+
+// redact removes every secret from s.
+func (p *Plugin) redact(s string) string { return Redact(s, p.Secrets) }
 
 // acquire returns the running plugin, launching it if need be; with a nil
 // launch, it returns what Run returns.
@@ -204,7 +225,8 @@ func (p *Plugin) acquire(ctx context.Context) (*pluginLaunch, Result, error) {
 				return nil, Result{Message: "cancelled: " + ctx.Err().Error()}, nil
 			}
 			if l.err != nil {
-				msg := fmt.Sprintf("plugin %s: launching %s: %v", p.Name, p.Path, l.err)
+				// go-plugin's launch errors quote what the plugin printed.
+				msg := p.redact(fmt.Sprintf("plugin %s: launching %s: %v", p.Name, p.Path, l.err))
 				p.failed(l, msg)
 				return nil, Result{}, errors.New(msg)
 			}
@@ -232,7 +254,7 @@ func (p *Plugin) acquire(ctx context.Context) (*pluginLaunch, Result, error) {
 			}
 			continue
 		}
-		l := &pluginLaunch{done: make(chan struct{}), stderr: &tailBuffer{max: 512}}
+		l := &pluginLaunch{done: make(chan struct{}), stderr: NewOutput(pluginStderrTail, p.Secrets)}
 		p.cur = l
 		p.mu.Unlock()
 		go p.launch(l)
@@ -253,7 +275,7 @@ func (p *Plugin) launch(l *pluginLaunch) {
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
 		Cmd:              cmd,
-		Logger:           newHCLogger(p.Logger, p.Name),
+		Logger:           newHCLogger(p.Logger, p.Name, p.Secrets),
 		Stderr:           l.stderr,
 		StartTimeout:     p.StartTimeout,
 	}
@@ -345,7 +367,13 @@ func (p *Plugin) socketDir() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.sockets == "" {
-		if dir, err := os.MkdirTemp("", "gitmon-plugin-"); err == nil {
+		parent := ""
+		// go-plugin names the socket plugin<10 digits> inside the folder,
+		// and a socket's path has at most 107 bytes.
+		if p.RunDir != nil && len(p.RunDir.Path())+len("/"+pluginSocketPattern+"/plugin0123456789") <= 107 {
+			parent = p.RunDir.Path()
+		}
+		if dir, err := os.MkdirTemp(parent, pluginSocketPattern); err == nil {
 			p.sockets = dir
 		}
 	}
@@ -357,108 +385,4 @@ func (p *Plugin) now() time.Time {
 		return p.Now()
 	}
 	return time.Now()
-}
-
-// tailBuffer keeps the last max bytes written to it: a plugin's stderr,
-// where a Go panic lands.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, b...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(b), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(bytes.TrimSpace(t.b))
-}
-
-// newHCLogger adapts slog to the hclog go-plugin logs through: a nil
-// logger discards, and TRACE maps below slog's DEBUG.
-func newHCLogger(l *slog.Logger, name string) hclog.Logger {
-	if l == nil {
-		return hclog.NewNullLogger()
-	}
-	return &slogHC{l: l.With("plugin", name), name: name}
-}
-
-type slogHC struct {
-	l    *slog.Logger
-	name string
-	args []any
-}
-
-const slogLevelTrace = slog.LevelDebug - 4
-
-func (h *slogHC) slogLevel(level hclog.Level) slog.Level {
-	switch level {
-	case hclog.Trace:
-		return slogLevelTrace
-	case hclog.Debug:
-		return slog.LevelDebug
-	case hclog.Warn:
-		return slog.LevelWarn
-	case hclog.Error:
-		return slog.LevelError
-	}
-	return slog.LevelInfo
-}
-
-func (h *slogHC) Log(level hclog.Level, msg string, args ...any) {
-	if level == hclog.Off {
-		return
-	}
-	h.l.Log(context.Background(), h.slogLevel(level), msg, args...)
-}
-func (h *slogHC) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }
-func (h *slogHC) Debug(msg string, args ...any) { h.Log(hclog.Debug, msg, args...) }
-func (h *slogHC) Info(msg string, args ...any)  { h.Log(hclog.Info, msg, args...) }
-func (h *slogHC) Warn(msg string, args ...any)  { h.Log(hclog.Warn, msg, args...) }
-func (h *slogHC) Error(msg string, args ...any) { h.Log(hclog.Error, msg, args...) }
-func (h *slogHC) enabled(level hclog.Level) bool {
-	return h.l.Enabled(context.Background(), h.slogLevel(level))
-}
-func (h *slogHC) IsTrace() bool        { return h.enabled(hclog.Trace) }
-func (h *slogHC) IsDebug() bool        { return h.enabled(hclog.Debug) }
-func (h *slogHC) IsInfo() bool         { return h.enabled(hclog.Info) }
-func (h *slogHC) IsWarn() bool         { return h.enabled(hclog.Warn) }
-func (h *slogHC) IsError() bool        { return h.enabled(hclog.Error) }
-func (h *slogHC) ImpliedArgs() []any   { return h.args }
-func (h *slogHC) Name() string         { return h.name }
-func (h *slogHC) SetLevel(hclog.Level) {}
-func (h *slogHC) GetLevel() hclog.Level {
-	for _, lv := range []hclog.Level{hclog.Trace, hclog.Debug, hclog.Info, hclog.Warn, hclog.Error} {
-		if h.enabled(lv) {
-			return lv
-		}
-	}
-	return hclog.Off
-}
-func (h *slogHC) With(args ...any) hclog.Logger {
-	return &slogHC{l: h.l.With(args...), name: h.name, args: append(append([]any(nil), h.args...), args...)}
-}
-func (h *slogHC) Named(name string) hclog.Logger {
-	if h.name != "" {
-		name = h.name + "." + name
-	}
-	return &slogHC{l: h.l, name: name, args: h.args}
-}
-func (h *slogHC) ResetNamed(name string) hclog.Logger {
-	return &slogHC{l: h.l, name: name, args: h.args}
-}
-func (h *slogHC) StandardLogger(*hclog.StandardLoggerOptions) *log.Logger {
-	return slog.NewLogLogger(h.l.Handler(), slog.LevelInfo)
-}
-func (h *slogHC) StandardWriter(*hclog.StandardLoggerOptions) io.Writer {
-	return h.StandardLogger(nil).Writer()
 }

@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/plugins"
 	"github.com/gitmon-dev/gitmon/plugins/testplugin"
 )
@@ -59,7 +58,7 @@ func testPluginPath(tb testing.TB) string {
 	return filepath.Join(pluginBinDir, "gitmon-testplugin")
 }
 
-func newTestPlugin(t testing.TB, p config.Pipeline) *Plugin {
+func newTestPlugin(t testing.TB, p Pipeline) *Plugin {
 	t.Helper()
 	if p.Path == "" {
 		p.Path = testPluginPath(t)
@@ -67,7 +66,7 @@ func newTestPlugin(t testing.TB, p config.Pipeline) *Plugin {
 	if p.Name == "" {
 		p.Name = "test"
 	}
-	r, err := NewPlugin(p, Env{})
+	r, err := NewPlugin(p, Env{RunDir: testRunDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +129,7 @@ func newOKServer(t *testing.T) string {
 var testReq = &Request{Repository: "deployments", Environment: "qa", Service: "payments", Version: "1.2.3", Stage: "smoke", Action: "deploy", RunID: "run-1", Descriptor: []byte(`{"service":"payments"}`)}
 
 func TestPluginRunStreamsLogsAndResult(t *testing.T) {
-	r := newTestPlugin(t, config.Pipeline{Params: map[string]any{"logs": 3}})
+	r := newTestPlugin(t, Pipeline{Params: map[string]any{"logs": 3}})
 	if pid := r.pid(); pid != 0 {
 		t.Fatalf("constructing the runner started plugin %d", pid)
 	}
@@ -170,7 +169,7 @@ func TestPluginRunStreamsLogsAndResult(t *testing.T) {
 }
 
 func TestPluginFactoryStartsNothing(t *testing.T) {
-	f, ok := Lookup(config.RunnerPlugin)
+	f, ok := Lookup(KindPlugin)
 	if !ok {
 		t.Fatal("plugin runner not registered")
 	}
@@ -181,7 +180,7 @@ func TestPluginFactoryStartsNothing(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "smoke"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	rn, err := f(config.Pipeline{Name: "smoke", Runner: config.RunnerPlugin}, Env{PluginDir: dir})
+	rn, err := f(Pipeline{Name: "smoke", Kind: KindPlugin}, Env{PluginDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,10 +194,10 @@ func TestPluginFactoryStartsNothing(t *testing.T) {
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 		t.Error("the plugin was run without a stage")
 	}
-	if _, err := f(config.Pipeline{Name: "smoke", Runner: config.RunnerPlugin}, Env{}); err == nil {
+	if _, err := f(Pipeline{Name: "smoke", Kind: KindPlugin}, Env{}); err == nil {
 		t.Error("no path and no plugin_dir: want an error")
 	}
-	if _, err := f(config.Pipeline{Name: "smoke", Path: "/x", SHA256: "abc"}, Env{}); err == nil {
+	if _, err := f(Pipeline{Name: "smoke", Path: "/x", SHA256: "abc"}, Env{}); err == nil {
 		t.Error("bad sha256: want an error")
 	}
 }
@@ -215,11 +214,11 @@ func fileSHA256(t testing.TB, path string) string {
 
 func TestPluginChecksum(t *testing.T) {
 	path := testPluginPath(t)
-	good := newTestPlugin(t, config.Pipeline{SHA256: fileSHA256(t, path)})
+	good := newTestPlugin(t, Pipeline{SHA256: fileSHA256(t, path)})
 	if res, err := good.Run(context.Background(), testReq, nil, nil); err != nil || !res.OK {
 		t.Fatalf("matching checksum: %+v %v", res, err)
 	}
-	bad := newTestPlugin(t, config.Pipeline{SHA256: strings.Repeat("00", 32)})
+	bad := newTestPlugin(t, Pipeline{SHA256: strings.Repeat("00", 32)})
 	_, err := bad.Run(context.Background(), testReq, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Fatalf("mismatched checksum: want a checksum error, got %v", err)
@@ -230,7 +229,7 @@ func TestPluginChecksum(t *testing.T) {
 }
 
 func TestPluginKilledMidStage(t *testing.T) {
-	r := newTestPlugin(t, config.Pipeline{Name: "smoke"})
+	r := newTestPlugin(t, Pipeline{Name: "smoke"})
 	if res, err := r.Run(context.Background(), testReq, nil, nil); err != nil || !res.OK {
 		t.Fatalf("first run: %+v %v", res, err)
 	}
@@ -273,8 +272,8 @@ func TestPluginKilledMidStage(t *testing.T) {
 	waitGone(t, newPID)
 	// The killed plugin's Unix socket (which go-plugin leaves behind) goes
 	// with the runner's socket folder.
-	if sockets == "" {
-		t.Fatal("the plugin ran without a socket folder of its own")
+	if sockets == "" || filepath.Dir(sockets) != r.RunDir.Path() {
+		t.Fatalf("the plugin's socket folder is %q, want one in the run folder %s", sockets, r.RunDir.Path())
 	}
 	if _, err := os.Stat(sockets); !os.IsNotExist(err) {
 		t.Errorf("socket folder %s left behind after Close: %v", sockets, err)
@@ -282,7 +281,7 @@ func TestPluginKilledMidStage(t *testing.T) {
 }
 
 func TestPluginCrashCircuitBreaker(t *testing.T) {
-	r := newTestPlugin(t, config.Pipeline{Params: map[string]any{"crash": true}})
+	r := newTestPlugin(t, Pipeline{Params: map[string]any{"crash": true}})
 	r.MaxCrashes = 2
 	r.Backoff = time.Millisecond
 	for i := range 2 {
@@ -313,7 +312,7 @@ func TestPluginCrashCircuitBreaker(t *testing.T) {
 }
 
 func TestPluginCancel(t *testing.T) {
-	r := newTestPlugin(t, config.Pipeline{Params: map[string]any{"block": true}})
+	r := newTestPlugin(t, Pipeline{Params: map[string]any{"block": true}})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -333,7 +332,7 @@ func TestPluginCancel(t *testing.T) {
 }
 
 func TestPluginErrorAndFail(t *testing.T) {
-	r := newTestPlugin(t, config.Pipeline{Params: map[string]any{"fail": "endpoint down"}})
+	r := newTestPlugin(t, Pipeline{Params: map[string]any{"fail": "endpoint down"}})
 	if res, err := r.Run(context.Background(), testReq, nil, nil); err != nil || res.OK || res.Message != "endpoint down" {
 		t.Fatalf("fail: %+v %v", res, err)
 	}
@@ -349,7 +348,7 @@ func TestPluginErrorAndFail(t *testing.T) {
 func TestPluginSmokeExample(t *testing.T) {
 	testPluginPath(t)
 	srv := newOKServer(t)
-	r := newTestPlugin(t, config.Pipeline{Path: filepath.Join(pluginBinDir, "gitmon-smoke"), Params: map[string]any{"url": srv + "/healthz"}})
+	r := newTestPlugin(t, Pipeline{Path: filepath.Join(pluginBinDir, "gitmon-smoke"), Params: map[string]any{"url": srv + "/healthz"}})
 	var out bytes.Buffer
 	res, err := r.Run(context.Background(), testReq, &out, nil)
 	if err != nil || !res.OK {
@@ -381,7 +380,7 @@ func reportPercentiles(b *testing.B, d []time.Duration) {
 }
 
 func BenchmarkPluginRoundTrip(b *testing.B) {
-	r := newTestPlugin(b, config.Pipeline{})
+	r := newTestPlugin(b, Pipeline{})
 	ctx := context.Background()
 	if _, err := r.Run(ctx, testReq, nil, nil); err != nil { // launch
 		b.Fatal(err)
@@ -421,7 +420,7 @@ func BenchmarkPluginColdStart(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			var d []time.Duration
 			for b.Loop() {
-				r, err := NewPlugin(config.Pipeline{Name: "bench", Path: path, SHA256: bc.sum}, Env{})
+				r, err := NewPlugin(Pipeline{Name: "bench", Path: path, SHA256: bc.sum}, Env{})
 				if err != nil {
 					b.Fatal(err)
 				}

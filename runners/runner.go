@@ -1,17 +1,17 @@
 // Package runners executes an environment's release pipeline for a
 // change, stage by stage, and holds the catalog where runners register:
-// the built-in exec and http runners now, Jenkins and go-plugin runners
-// later, all behind one Runner interface.
+// the built-in exec, http and jenkins runners and the go-plugin runner,
+// all behind one Runner interface. It takes plain options (Pipeline, Env),
+// not the config's types, and owns the one redactor (Redact, Output).
 package runners
 
 import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/gitmon-dev/gitmon/internal/config"
 )
 
 // Request is what every stage gets, whatever runs it (SPEC §4).
@@ -80,7 +80,51 @@ type Closer interface {
 	Close() error
 }
 
-// Env is what a Factory may use besides its pipeline's config.
+// HealthReporter is implemented by runners that depend on a service which
+// may be down, such as a Jenkins server. Health returns nil while the
+// runner can run stages, and otherwise why its stages fail; the daemon
+// lists failing runners on /readyz. It must be cheap (no network I/O) and
+// safe to call concurrently with Run.
+type HealthReporter interface {
+	Health() error
+}
+
+// Runner kinds: the `runner:` values of a pipeline (SPEC §3).
+const (
+	KindExec    = "exec"
+	KindHTTP    = "http"
+	KindJenkins = "jenkins"
+	KindPlugin  = "plugin"
+)
+
+// Pipeline is what a Factory builds a runner from: one pipeline of the
+// config, as plain values.
+type Pipeline struct {
+	Name string
+	Kind string // the runner: exec, http, jenkins, plugin, ...
+	// Command is the exec runner's argv; a Command[0] containing a slash
+	// is an absolute path.
+	Command []string
+	// Env are the daemon variables an exec command gets.
+	Env []string
+	// Job is the jenkins runner's job ("folder/job" inside a folder).
+	Job string
+	// Path is the plugin binary, absolute, or "" to look it up in
+	// Env.PluginDir.
+	Path string
+	// SHA256 is the plugin binary's checksum in hex, or "".
+	SHA256 string
+	// Params are passed to a plugin as they are.
+	Params map[string]any
+}
+
+// JenkinsOptions are integrations.jenkins, with the secrets already read.
+type JenkinsOptions struct {
+	URL         string
+	User, Token string
+}
+
+// Env is what a Factory may use besides its pipeline.
 type Env struct {
 	// Secrets are every secret value gitmon read; output containing them
 	// is redacted by the executor, and runners must not log them.
@@ -99,16 +143,35 @@ type Env struct {
 	EnvironmentHealthcheckHosts map[string]*[]string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Logger receives what runners report besides stages (a Jenkins that
+	// cannot be reached, go-plugin's logs), with secrets redacted
+	// (default: discarded).
+	Logger *slog.Logger
+	// WorkDir is the working directory of exec commands ("": the folder
+	// of an absolute Command[0], else the daemon's own).
+	WorkDir string
+	// RunDir holds the files stages need while they run (exec's
+	// descriptor files); the exec runner needs it.
+	RunDir *RunDir
 	// PluginDir is where a plugin pipeline without a path is looked up,
-	// as PluginDir/<pipeline name> (config.Config.PluginDir).
+	// as PluginDir/<pipeline name>.
 	PluginDir string
 	// Jenkins is integrations.jenkins, for the jenkins runner (nil when
 	// it is not configured).
-	Jenkins *config.Jenkins
+	Jenkins *JenkinsOptions
 }
 
-// Factory builds a runner for one pipeline.
-type Factory func(p config.Pipeline, env Env) (Runner, error)
+func (e Env) logger() *slog.Logger {
+	if e.Logger != nil {
+		return e.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Factory builds a runner for one pipeline. An error means the pipeline
+// can never run as configured, and the daemon does not start; a service
+// the runner needs that is merely down is not an error (HealthReporter).
+type Factory func(p Pipeline, env Env) (Runner, error)
 
 var (
 	catalogMu sync.RWMutex

@@ -133,31 +133,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		}
 		a.engines[env.Name] = e
 	}
-	renv := runners.Env{Secrets: a.secrets, LookupEnv: os.LookupEnv, HealthcheckHosts: cfg.Policy.Changes.HealthcheckHosts,
-		EnvironmentHealthcheckHosts: map[string]*[]string{}, Now: opts.Now,
-		PluginDir: cfg.PluginDir, Jenkins: cfg.Integrations.Jenkins}
-	for _, env := range cfg.Environments {
-		renv.EnvironmentHealthcheckHosts[env.Name] = env.Policy.Changes.HealthcheckHosts
-	}
-	for name, p := range cfg.Pipelines {
-		if r, ok := opts.Runners[name]; ok {
-			a.runners[name] = r
-			continue
-		}
-		f, ok := runners.Lookup(p.Runner)
-		if !ok {
-			return nil, fmt.Errorf("pipeline %s: runner %q is not available in this build", name, p.Runner)
-		}
-		r, err := f(p, renv)
-		if err != nil {
-			return nil, fmt.Errorf("pipeline %s: %w", name, err)
-		}
-		if e, ok := r.(*runners.Exec); ok {
-			e.Dir = cfg.Dir // commands run in the config's folder
-		}
-		a.runners[name] = r
-	}
-
 	a.store = opts.Store
 	if a.store == nil {
 		s, err := store.Open(ctx, cfg.State, store.Options{Lock: true, Now: opts.Now})
@@ -166,6 +141,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		}
 		a.store = s
 	}
+	// After the lock: building runners clears the state's run folder.
+	rs, err := buildRunners(cfg, a.opts, a.secrets)
+	if err != nil {
+		a.store.Close()
+		return nil, err
+	}
+	a.runners = rs
 	objects := cache.NewObjectLRU(cache.FileSize(cfg.Tuning.ObjectCache.Int64()))
 	for i := range cfg.Repositories {
 		rc := &cfg.Repositories[i]

@@ -12,8 +12,10 @@ import (
 	"strings"
 
 	"github.com/gitmon-dev/gitmon/descriptors"
+	"github.com/gitmon-dev/gitmon/internal/app"
 	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/internal/yamlx"
+	"github.com/gitmon-dev/gitmon/runners"
 )
 
 // DefaultConfig is the config validate reads when --config is not given
@@ -24,7 +26,7 @@ const DefaultConfig = "gitmon.yaml"
 // names one.
 const DefaultDescriptors = "services/*.yaml"
 
-func runValidate(_ context.Context, s Streams, args []string) int {
+func runValidate(ctx context.Context, s Streams, args []string) int {
 	fl := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fl.SetOutput(s.Err)
 	cfgPath := fl.String("config", "", "config file (default ./"+DefaultConfig+" when present)")
@@ -95,6 +97,9 @@ func runValidate(_ context.Context, s Streams, args []string) int {
 		report(yamlx.WithFile(err, *cfgPath), false)
 		if cfg != nil {
 			globs = descriptorGlobs(cfg)
+			problems, warns := checkJenkinsJobs(ctx, cfg, *cfgPath)
+			report(problems, false)
+			report(warns, true)
 		}
 	}
 
@@ -193,4 +198,50 @@ func checkDescriptor(path string) yamlx.Errors {
 	defer f.Close()
 	_, err = descriptors.Read(path, f)
 	return yamlx.List(err)
+}
+
+// checkJenkinsJobs asks Jenkins about the job of every jenkins pipeline,
+// as serve does at start (SPEC §4): a job that serve would refuse (not
+// found, no GITMON_RUN_ID, credentials refused) is a problem; a Jenkins
+// that cannot be reached, and each GITMON_ parameter a job does not
+// define, are warnings.
+func checkJenkinsJobs(ctx context.Context, cfg *config.Config, file string) (problems, warnings yamlx.Errors) {
+	jc := cfg.Integrations.Jenkins
+	if jc == nil {
+		return nil, nil
+	}
+	names := make([]string, 0, len(cfg.Pipelines))
+	for name, p := range cfg.Pipelines {
+		if p.Runner == config.RunnerJenkins && p.Job != "" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	env := runners.Env{Secrets: cfg.Secrets(), Jenkins: app.JenkinsOptions(jc)}
+	for _, name := range names {
+		path := yamlx.Join(yamlx.Join("pipelines", name), "job")
+		job := cfg.Pipelines[name].Job
+		if unread := (!jc.User.IsZero() && jc.User.Value() == "") || (!jc.Token.IsZero() && jc.Token.Value() == ""); unread {
+			warnings = append(warnings, &yamlx.Error{File: file, Path: path, Msg: fmt.Sprintf("the Jenkins job %q was not checked: the integrations.jenkins credentials could not be read", job)})
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, runners.DefaultJenkinsStartupTimeout)
+		missing, err := runners.CheckJenkinsJob(cctx, job, env)
+		cancel()
+		var ue *runners.UnreachableError
+		switch {
+		case errors.As(err, &ue):
+			warnings = append(warnings, &yamlx.Error{File: file, Path: path, Msg: fmt.Sprintf("the Jenkins job %q was not checked: %v", job, err)})
+			continue
+		case err != nil:
+			problems = append(problems, &yamlx.Error{File: file, Path: path, Msg: err.Error()})
+		}
+		for _, param := range missing {
+			if param == runners.JenkinsRunIDParameter {
+				continue // the problem above
+			}
+			warnings = append(warnings, &yamlx.Error{File: file, Path: path, Msg: fmt.Sprintf("the Jenkins job %q does not define the %s parameter: Jenkins drops it, so its builds do not get it", job, param)})
+		}
+	}
+	return problems, warnings
 }

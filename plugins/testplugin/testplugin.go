@@ -6,6 +6,9 @@
 //	fail: "why"      fail the stage with that message
 //	error: "why"     return an error (the plugin breaking)
 //	logs: N          log N lines before the result
+//	stderr: "text"   write text to file descriptor 2 first, where a panic
+//	                 goes (go-plugin logs it; os.Stderr is redirected)
+//	url: "u"         the result's URL
 //
 // With none of them it logs one line and succeeds: the no-op plugin.
 package testplugin
@@ -32,6 +35,9 @@ func (Runner) Info(context.Context) (plugins.Info, error) {
 // Run runs a stage as its params say.
 func (Runner) Run(ctx context.Context, req *plugins.StageRequest, logf func(string)) (plugins.Result, error) {
 	p := req.Params
+	if text, ok := p["stderr"].(string); ok {
+		fmt.Fprintln(os.NewFile(2, "stderr"), text)
+	}
 	if n, ok := p["logs"].(float64); ok {
 		for i := range int(n) {
 			logf(fmt.Sprintf("line %d", i+1))
@@ -50,7 +56,8 @@ func (Runner) Run(ctx context.Context, req *plugins.StageRequest, logf func(stri
 		return plugins.Result{}, errors.New(msg)
 	}
 	if msg, ok := p["fail"].(string); ok {
-		return plugins.Result{Message: msg}, nil
+		url, _ := p["url"].(string)
+		return plugins.Result{Message: msg, URL: url}, nil
 	}
 	logf("hello " + req.Service)
 	return plugins.Result{OK: true, Message: req.Stage + " done", URL: "https://example.com/runs/" + req.RunID}, nil

@@ -80,7 +80,8 @@ type Server struct {
 	result     string
 	console    string
 	crumbMode  int
-	fail       int // status every request gets when non-zero
+	down       bool // every connection is dropped unanswered
+	fail       int  // status every request gets when non-zero
 	requests   []string
 }
 
@@ -138,6 +139,21 @@ func (s *Server) SetConsole(c string) { s.mu.Lock(); s.console = c; s.mu.Unlock(
 // SetCrumbMode sets how the crumb issuer behaves (CrumbOK...).
 func (s *Server) SetCrumbMode(m int) { s.mu.Lock(); s.crumbMode = m; s.mu.Unlock() }
 
+// SetDown makes the server drop every connection without an answer, as
+// a Jenkins that is down behind a proxy or restarting does (false: answer
+// again). Dropped requests are still listed by Requests.
+func (s *Server) SetDown(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
+
+// SetJobParams replaces the parameters a job defines (none: a job without
+// parameters).
+func (s *Server) SetJobParams(name string, params ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.jobs[name]; j != nil {
+		j.Params = params
+	}
+}
+
 // SetFail makes every authenticated request answer status
 // (0 turns it off).
 func (s *Server) SetFail(status int) { s.mu.Lock(); s.fail = status; s.mu.Unlock() }
@@ -194,19 +210,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, r.Method+" "+path)
 
+	if s.down {
+		drop(w)
+		return
+	}
 	if path == "/crumbIssuer/api/json" {
 		switch s.crumbMode {
 		case CrumbDisabled:
 			http.NotFound(w, r)
 			return
 		case CrumbBroken:
-			if hj, ok := w.(http.Hijacker); ok {
-				if c, _, err := hj.Hijack(); err == nil {
-					c.Close()
-					return
-				}
-			}
-			panic(http.ErrAbortHandler)
+			drop(w)
+			return
 		}
 	}
 	u, p, hasAuth := r.BasicAuth()
@@ -276,6 +291,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprint(w, "<html><body>Not Found</body></html>")
 	}
+}
+
+// drop closes the connection without an answer: a network failure.
+func drop(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 func match(path string) func(*regexp.Regexp) []string {
