@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -218,5 +219,48 @@ func TestOutboxUpgradeKeepsItems(t *testing.T) {
 	}
 	if n, err := s.DeadLetters(ctx); err != nil || n != 0 {
 		t.Fatalf("dead letters after the upgrade: %d, %v", n, err)
+	}
+}
+
+// BenchmarkDueOutbox measures the worker's look for due items with 50
+// items due, beside many dead letters (left out by the index) or many
+// items of a kind the worker cannot send (skipped by the kinds filter).
+func BenchmarkDueOutbox(b *testing.B) {
+	for _, tc := range []struct {
+		name       string
+		dead, away int
+	}{
+		{name: "baseline"},
+		{name: "dead=10000", dead: 10000},
+		{name: "other_kind=10000", away: 10000},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ctx := context.Background()
+			t0 := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+			s := openAt(b, b.TempDir(), Options{Now: func() time.Time { return t0 }})
+			var items []OutboxItem
+			for i := range tc.dead + tc.away {
+				kind := OutboxSlack
+				if i >= tc.dead {
+					kind = OutboxEmail
+				}
+				items = append(items, OutboxItem{Kind: kind, Key: fmt.Sprintf("old-%d", i), Payload: json.RawMessage(`{"text":"x"}`)})
+			}
+			for i := range 50 {
+				items = append(items, OutboxItem{Kind: OutboxSlack, Key: fmt.Sprintf("due-%d", i),
+					Payload: json.RawMessage(`{"text":"x"}`), NextAttemptAt: t0.Add(time.Second)})
+			}
+			must(b, s.Enqueue(ctx, items...))
+			_, err := s.w.ExecContext(ctx, `UPDATE outbox SET dead_at = ? WHERE key LIKE 'old-%' AND kind = ?`, formatTime(t0), OutboxSlack)
+			must(b, err)
+			now := t0.Add(time.Minute)
+			b.ReportAllocs()
+			for b.Loop() {
+				due, err := s.DueOutbox(ctx, now, 50, OutboxSlack)
+				if err != nil || len(due) != 50 {
+					b.Fatalf("%d due, %v", len(due), err)
+				}
+			}
+		})
 	}
 }
