@@ -1,8 +1,10 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/slack-go/slack/slacktest"
 
+	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/test/fakejira"
 	"github.com/gitmon-dev/gitmon/test/gitserver"
 )
@@ -19,11 +22,19 @@ type slackPosts struct {
 	mu    sync.Mutex
 	posts []map[string]string
 	n     int
+	// unknown channels answer channel_not_found.
+	unknown map[string]bool
 }
 
 func (s *slackPosts) handler(w http.ResponseWriter, r *http.Request) {
 	r.ParseForm()
 	s.mu.Lock()
+	if s.unknown[r.FormValue("channel")] {
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "channel_not_found"})
+		return
+	}
 	s.n++
 	post := map[string]string{"channel": r.FormValue("channel"), "text": r.FormValue("text"),
 		"thread_ts": r.FormValue("thread_ts"), "blocks": r.FormValue("blocks")}
@@ -145,5 +156,62 @@ func TestNotificationsOfAFailedRelease(t *testing.T) {
 				t.Errorf("%s leaked into the logs", canary)
 			}
 		}
+	}
+}
+
+// TestOutboxDeadLetterInTheDaemon: a service's Slack channel that does
+// not exist makes its messages dead letters after one attempt each:
+// logged once, counted in gitmon_outbox_dead_letters_total and in the
+// store, while the other channel gets its messages.
+func TestOutboxDeadLetterInTheDaemon(t *testing.T) {
+	repo := NewGitRepo(t)
+	repo.WriteFile("services/payments.yaml", Descriptor("payments", "1.0.0", "notifications: {slack: ['#gone']}"))
+	repo.Commit("qa", "baseline", Alice, Alice)
+	url := gitserver.Daemon(t, repo)
+
+	posts, slackURL := startSlack(t)
+	posts.mu.Lock()
+	posts.unknown = map[string]bool{"#gone": true}
+	posts.mu.Unlock()
+	d := NewDaemon(t, ConfigOptions{URL: url, Insecure: true, Extra: `integrations:
+  slack: {token_env: SLACK_TOKEN, channel: "#deployments", api_url: "` + slackURL + `"}
+`})
+	d.Env = append(d.Env, "SLACK_TOKEN=xoxb-slack-canary")
+	d.Start()
+
+	repo.WriteFile("services/payments.yaml", Descriptor("payments", "1.1.0", "notifications: {slack: ['#gone']}"))
+	sha := repo.Commit("qa", "Release payments 1.1.0", Alice, Alice)
+	if rec := d.RecordFor("qa", "payments", sha); rec.Status != "succeeded" {
+		t.Fatalf("record %s, want succeeded", rec.Status)
+	}
+	// The started and the finished message to #gone die; both to
+	// #deployments go out.
+	d.Eventually(30*time.Second, "two dead letters counted", func() bool {
+		return bMetric(d, "gitmon_outbox_dead_letters_total") == 2
+	})
+	d.Eventually(30*time.Second, "both posts in #deployments", func() bool {
+		n := 0
+		for _, p := range posts.all() {
+			if p["channel"] == "#deployments" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	logs := d.Logs()
+	if n := strings.Count(logs, "outbox dead letter"); n != 2 || !strings.Contains(logs, "channel_not_found") {
+		t.Errorf("%d dead-letter log lines:\n%s", n, logs)
+	}
+	if strings.Contains(logs, "xoxb-slack-canary") {
+		t.Error("the Slack token leaked into the logs")
+	}
+	d.Stop()
+	st, err := store.Open(context.Background(), filepath.Join(d.Dir, "state"), store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, err := st.DeadLetters(context.Background()); err != nil || n != 2 {
+		t.Errorf("DeadLetters = %d, %v", n, err)
 	}
 }

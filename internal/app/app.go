@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		runners: map[string]runners.Runner{}, metrics: newMetrics(), seenAt: map[string]time.Time{}, secrets: cfg.Secrets()}
 
 	if ig := cfg.Integrations.Jira; ig != nil {
-		c, err := jira.New(*ig, jira.Options{Now: opts.Now})
+		c, err := jira.New(*ig, jira.Options{Now: opts.Now, Secrets: a.secrets})
 		if err != nil {
 			return nil, fmt.Errorf("integrations.jira: %w", err)
 		}

@@ -17,6 +17,7 @@ type metrics struct {
 	detection     prometheus.Histogram
 	records       *prometheus.CounterVec
 	stageDuration *prometheus.HistogramVec
+	deadLetters   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -35,8 +36,10 @@ func newMetrics() *metrics {
 			Help: "Records by environment and terminal status, each counted once when it ends."}, []string{"environment", "status"}),
 		stageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gitmon_stage_duration_seconds",
 			Help: "Stage durations by pipeline and status.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 18)}, []string{"pipeline", "status"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitmon_outbox_dead_letters_total",
+			Help: "Notifications the outbox gave up on (a permanent error, or 24h of failures), by kind."}, []string{"kind"}),
 	}
-	m.reg.MustRegister(m.polls, m.pollErrors, m.fetches, m.detection, m.records, m.stageDuration,
+	m.reg.MustRegister(m.polls, m.pollErrors, m.fetches, m.detection, m.records, m.stageDuration, m.deadLetters,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(buildInfoGauge(buildinfo.Get()))
 	return m

@@ -9,9 +9,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -57,14 +57,22 @@ type fakeSlack struct {
 
 	mu    sync.Mutex
 	posts []slackPost
-	fail  []int // status codes to answer next, in order (429 adds Retry-After: 7)
+	fail  []int // status codes to answer next, in order (429 adds Retry-After: 7; dropConn drops it)
 	n     int
+	// errs are the Slack errors ("ok": false) answered for a channel.
+	errs map[string]string
+	// calls counts the posts tried, by channel.
+	calls map[string]int
 }
+
+// dropConn in fakeSlack.failNext closes the connection without an answer.
+const dropConn = -1
 
 type slackPost struct {
 	Channel, Text, ThreadTS, TS string
 	Blocks                      slack.Blocks
 	Raw                         string
+	BlocksJSON                  string // the blocks form value, as posted
 }
 
 func newFakeSlack(t *testing.T) *fakeSlack {
@@ -75,6 +83,23 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 	f.srv.Start()
 	t.Cleanup(f.srv.Stop)
 	return f
+}
+
+// failChannel makes every post to channel answer "ok": false with slackErr.
+func (f *fakeSlack) failChannel(channel, slackErr string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.errs == nil {
+		f.errs = map[string]string{}
+	}
+	f.errs[channel] = slackErr
+}
+
+// tried returns how many posts to channel were tried.
+func (f *fakeSlack) tried(channel string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[channel]
 }
 
 func (f *fakeSlack) failNext(codes ...int) {
@@ -90,18 +115,30 @@ func (f *fakeSlack) postMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[r.FormValue("channel")]++
 	if len(f.fail) > 0 {
 		code := f.fail[0]
 		f.fail = f.fail[1:]
-		if code == http.StatusTooManyRequests {
+		switch code {
+		case dropConn:
+			panic(http.ErrAbortHandler)
+		case http.StatusTooManyRequests:
 			w.Header().Set("Retry-After", "7")
 		}
 		w.WriteHeader(code)
 		return
 	}
+	if e := f.errs[r.FormValue("channel")]; e != "" {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": e})
+		return
+	}
 	f.n++
 	p := slackPost{Channel: r.FormValue("channel"), Text: r.FormValue("text"), ThreadTS: r.FormValue("thread_ts"),
-		TS: fmt.Sprintf("1700000000.%06d", f.n), Raw: r.Form.Encode()}
+		TS: fmt.Sprintf("1700000000.%06d", f.n), Raw: r.Form.Encode(), BlocksJSON: r.FormValue("blocks")}
 	if b := r.FormValue("blocks"); b != "" {
 		if err := json.Unmarshal([]byte(b), &p.Blocks); err != nil {
 			http.Error(w, err.Error(), 400)
@@ -130,6 +167,15 @@ type smtpServer struct {
 	msgs []smtpMsg
 	tls  []bool
 	auth []string
+	// rcptErr, when set, is the reply to every RCPT TO.
+	rcptErr *smtp.SMTPError
+}
+
+// rejectRcpt makes the server answer every RCPT TO with code and msg.
+func (s *smtpServer) rejectRcpt(code int, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rcptErr = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 1, 1}, Message: msg}
 }
 
 type smtpMsg struct {
@@ -193,7 +239,8 @@ func (ss *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
 func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(identity, username, password string) error {
 		if username != ss.user || password != ss.pass {
-			return errors.New("invalid credentials")
+			// What real servers answer (RFC 4954 §6); go-smtp's default is a 454.
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "authentication credentials invalid"}
 		}
 		ss.authed = username
 		return nil
@@ -209,6 +256,12 @@ func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	rerr := ss.s.rcptErr
+	ss.s.mu.Unlock()
+	if rerr != nil {
+		return rerr
+	}
 	ss.msg.To = append(ss.msg.To, to)
 	return nil
 }
@@ -263,6 +316,29 @@ func openStore(t *testing.T, dir string) *store.SQLite {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// logBuffer collects a logger's lines for assertions.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newLog() (*slog.Logger, *logBuffer) {
+	buf := &logBuffer{}
+	return slog.New(slog.NewTextHandler(buf, nil)), buf
 }
 
 func noCanary(t *testing.T, what, s string) {

@@ -3,10 +3,10 @@ package notify
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"strings"
 	"time"
 
@@ -28,23 +28,29 @@ type Mail struct {
 	// InsecureSkipVerify is refused unless Host is a loopback address.
 	TLSConfig *tls.Config
 	Timeout   time.Duration // per connection; 30s when 0
+	// Secrets are redacted from the subject, the body and every other
+	// text of a mail before it is sent. Pass the daemon's secrets.
+	Secrets []string
 }
 
-// Send mails one item and returns its Message-ID.
+// Send mails one item and returns its Message-ID. A 5xx reply of the
+// server (a refused sender or recipient, failed authentication), an
+// address that is not one and a payload that cannot be read are
+// permanent (ErrPermanent); 4xx replies and network errors are not.
 func (m *Mail) Send(ctx context.Context, it store.OutboxItem) (string, error) {
 	var p EmailPayload
-	if err := json.Unmarshal(it.Payload, &p); err != nil {
-		return "", fmt.Errorf("e-mail payload of %s: %w", it.Key, err)
+	if err := decodeRedacted(it.Payload, m.Secrets, &p); err != nil {
+		return "", undecodable("e-mail", it.Key, err)
 	}
 	if len(p.To) == 0 {
 		return "", ErrNoRecipients
 	}
 	msg := mail.NewMsg()
 	if err := msg.From(m.From); err != nil {
-		return "", fmt.Errorf("smtp from %q: %w", m.From, err)
+		return "", Permanent(fmt.Errorf("smtp from %q: %w", m.From, err))
 	}
 	if err := msg.To(p.To...); err != nil {
-		return "", fmt.Errorf("e-mail %s: %w", it.Key, err)
+		return "", Permanent(fmt.Errorf("e-mail %s: %w", it.Key, err))
 	}
 	msg.Subject(p.Subject)
 	msg.SetBodyString(mail.TypeTextPlain, p.Body)
@@ -56,9 +62,23 @@ func (m *Mail) Send(ctx context.Context, it store.OutboxItem) (string, error) {
 		return "", err
 	}
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
-		return "", fmt.Errorf("smtp %s: %w", net.JoinHostPort(m.Host, fmt.Sprint(m.port())), err)
+		return "", smtpError(fmt.Errorf("smtp %s: %w", net.JoinHostPort(m.Host, fmt.Sprint(m.port())), err))
 	}
 	return strings.Trim(first(msg.GetGenHeader(mail.HeaderMessageID)), "<>"), nil
+}
+
+// smtpError classifies a failed delivery by the server's reply code: 5xx
+// is permanent (RFC 5321 §4.2.1), anything else is worth a retry.
+func smtpError(err error) error {
+	var se *mail.SendError
+	if errors.As(err, &se) && se.ErrorCode() >= 500 {
+		return Permanent(err)
+	}
+	var te *textproto.Error
+	if errors.As(err, &te) && te.Code >= 500 {
+		return Permanent(err)
+	}
+	return err
 }
 
 func first(ss []string) string {
@@ -89,7 +109,7 @@ func (m *Mail) client() (*mail.Client, error) {
 		tc.MinVersion = tls.VersionTLS12
 	}
 	if tc.InsecureSkipVerify && !isLoopback(m.Host) {
-		return nil, errors.New("smtp: skipping TLS verification is only allowed for a loopback host")
+		return nil, Permanent(errors.New("smtp: skipping TLS verification is only allowed for a loopback host"))
 	}
 	timeout := m.Timeout
 	if timeout == 0 {
@@ -107,7 +127,7 @@ func (m *Mail) client() (*mail.Client, error) {
 	}
 	c, err := mail.NewClient(m.Host, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("smtp: %w", err)
+		return nil, Permanent(fmt.Errorf("smtp: %w", err)) // the configuration, not the server
 	}
 	return c, nil
 }

@@ -1,12 +1,19 @@
-// Package notify tells people what happened to deployment records: Slack
-// messages (Block Kit, threaded per record) and e-mails over SMTP.
+// Package notify tells people what happened to deployment records, and
+// owns every sender that does: Slack messages (Block Kit, threaded per
+// record), e-mails over SMTP, and JIRA comments and failure tickets.
 //
 // Notifications never block a deployment. The caller builds a Message
 // (RecordStarted, RecordFinished, RecordRejected), turns it into outbox
-// items (SlackItem, EmailItem) and enqueues them in the store; a Worker
-// delivers due items in the background, retrying with capped exponential
-// backoff (or Slack's Retry-After on 429) until they go through, across
-// restarts.
+// items (SlackItem, EmailItem, JiraItems) and enqueues them in the store;
+// a Worker delivers due items in the background, across restarts. A send
+// says whether a retry can help: a permanent failure (ErrPermanent) makes
+// the item a dead letter at once, any other is retried with capped,
+// jittered exponential backoff (or the Retry-After of a 429) until it
+// goes through or 24 hours have passed since it was enqueued.
+//
+// Every text that leaves, and every error that is stored or logged, goes
+// through runners.Redact with the daemon's secrets: when a message is
+// built, and again when it is sent.
 //
 // Delivery is at least once. Slack's chat.postMessage and SMTP have no
 // idempotency keys, so a message is sent twice only if gitmon dies (or
@@ -24,7 +31,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/gitmon-dev/gitmon/internal/store"
-	"github.com/gitmon-dev/gitmon/runners"
 )
 
 // Record events that notify.
@@ -121,39 +127,5 @@ func Items(recordID, event string, m Message, channels, emails []string) ([]stor
 	return items, nil
 }
 
-// ErrNoRecipients is returned for an e-mail to nobody.
-var ErrNoRecipients = errors.New("e-mail has no recipients")
-
-// RetryAfterError is a delivery failure that says when to try again,
-// such as Slack's 429 with Retry-After.
-type RetryAfterError struct {
-	After time.Duration
-	Err   error
-}
-
-func (e *RetryAfterError) Error() string {
-	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
-}
-
-func (e *RetryAfterError) Unwrap() error { return e.Err }
-
-// retryAfter returns how long err asks to wait, if it does.
-func retryAfter(err error) (time.Duration, bool) {
-	var ra *RetryAfterError
-	if errors.As(err, &ra) {
-		return ra.After, true
-	}
-	var rl *slack.RateLimitedError
-	if errors.As(err, &rl) {
-		return rl.RetryAfter, true
-	}
-	return 0, false
-}
-
-// NewRedactor returns a func that replaces every secret in a text by
-// "<redacted>": runners.Redact, the one redaction gitmon has, which also
-// hides overlapping secrets whole. Empty secrets are ignored.
-func NewRedactor(secrets []string) func(string) string {
-	ss := append([]string(nil), secrets...)
-	return func(s string) string { return runners.Redact(s, ss) }
-}
+// ErrNoRecipients is returned for an e-mail to nobody. It is permanent.
+var ErrNoRecipients = Permanent(errors.New("e-mail has no recipients"))

@@ -144,7 +144,7 @@ func TestSlackRateLimitAndOutage(t *testing.T) {
 	clk := newClock()
 	worker := func(st store.Store) *Worker {
 		return &Worker{Outbox: st, Senders: map[string]Sender{store.OutboxSlack: sl}, Now: clk.Now,
-			MinBackoff: 5 * time.Second, MaxBackoff: 20 * time.Second}
+			MinBackoff: 5 * time.Second, MaxBackoff: 20 * time.Second, Rand: func() float64 { return 0 }}
 	}
 	w := worker(st)
 

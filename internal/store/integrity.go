@@ -130,11 +130,17 @@ func check(ctx context.Context, db *sql.DB, path string) error {
 		}
 		msgs = append(msgs, strings.Join(strings.Fields(m), " "))
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return classify(path, err)
-	}
-	if len(msgs) != 1 || msgs[0] != "ok" {
+	// quick_check may stop with SQLITE_CORRUPT after naming the first
+	// problems: name them rather than the bare error.
+	rowsErr := errors.Join(rows.Err(), rows.Close())
+	if len(msgs) > 0 && (len(msgs) != 1 || msgs[0] != "ok") {
 		return damaged(path, "SQLite's integrity check (PRAGMA quick_check) failed: %s", strings.Join(msgs, "; "))
+	}
+	if rowsErr != nil {
+		return classify(path, rowsErr)
+	}
+	if len(msgs) != 1 {
+		return damaged(path, "SQLite's integrity check (PRAGMA quick_check) failed: no verdict")
 	}
 	var tables, version int
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -39,10 +40,16 @@ type OutboxItem struct {
 	// answered (a Slack ts, a ticket key).
 	SentAt     *time.Time
 	ExternalID string
+	// DeadAt is set once the outbox gave up on the item (a dead letter):
+	// it is never tried again, and LastError says why.
+	DeadAt *time.Time
 }
 
 // Sent reports whether the item was delivered.
 func (it OutboxItem) Sent() bool { return it.SentAt != nil }
+
+// Dead reports whether the item is a dead letter.
+func (it OutboxItem) Dead() bool { return it.DeadAt != nil }
 
 // Enqueue adds items to the outbox in one transaction. An item whose key
 // is already there (sent or not) is ignored.
@@ -83,16 +90,17 @@ func (s *SQLite) Enqueue(ctx context.Context, items ...OutboxItem) error {
 	})
 }
 
-const outboxColumns = `id, kind, key, payload, attempts, next_attempt_at, last_error, created_at, sent_at, external_id`
+const outboxColumns = `id, kind, key, payload, attempts, next_attempt_at, last_error, created_at, sent_at, external_id, dead_at`
 
 func scanOutbox(row interface{ Scan(...any) error }) (OutboxItem, error) {
 	var (
 		it            OutboxItem
 		payload       string
 		next, created string
-		sent          sql.NullString
+		sent, dead    sql.NullString
 	)
-	if err := row.Scan(&it.ID, &it.Kind, &it.Key, &payload, &it.Attempts, &next, &it.LastError, &created, &sent, &it.ExternalID); err != nil {
+	if err := row.Scan(&it.ID, &it.Kind, &it.Key, &payload, &it.Attempts, &next, &it.LastError, &created, &sent,
+		&it.ExternalID, &dead); err != nil {
 		return it, err
 	}
 	it.Payload = json.RawMessage(payload)
@@ -106,17 +114,32 @@ func scanOutbox(row interface{ Scan(...any) error }) (OutboxItem, error) {
 	if it.SentAt, err = parseTimePtr(sent); err != nil {
 		return it, err
 	}
+	if it.DeadAt, err = parseTimePtr(dead); err != nil {
+		return it, err
+	}
 	return it, nil
 }
 
-// DueOutbox returns at most limit unsent items due at now, the earliest
-// due first (then in enqueue order). limit <= 0 means no limit.
-func (s *SQLite) DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error) {
+// DueOutbox returns at most limit items to deliver (neither sent nor
+// dead) that are due at now, the earliest due first (then in enqueue
+// order). limit <= 0 means no limit. With kinds, only items of those
+// kinds: a worker asks for the kinds it can send, so that items of
+// another kind never fill its batches.
+func (s *SQLite) DueOutbox(ctx context.Context, now time.Time, limit int, kinds ...string) ([]OutboxItem, error) {
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox
-		WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, formatTime(now), limit)
+	q := `SELECT ` + outboxColumns + ` FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ?`
+	args := []any{formatTime(now)}
+	if len(kinds) > 0 {
+		q += ` AND kind IN (?` + strings.Repeat(`, ?`, len(kinds)-1) + `)`
+		for _, k := range kinds {
+			args = append(args, k)
+		}
+	}
+	q += ` ORDER BY next_attempt_at, id LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("due outbox: %w", err)
 	}
@@ -139,44 +162,72 @@ func (s *SQLite) DueOutbox(ctx context.Context, now time.Time, limit int) ([]Out
 // side answered. Marking an item sent again keeps the first delivery.
 // It fails with ErrNotFound for an unknown id.
 func (s *SQLite) MarkSent(ctx context.Context, id int64, externalID string, at time.Time) error {
-	return s.write(ctx, func(tx *cachedTx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET sent_at = ?, external_id = ?, last_error = ''
-			WHERE id = ? AND sent_at IS NULL`, formatTime(at), externalID, id)
-		if err != nil {
-			return fmt.Errorf("outbox %d sent: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			var one int
-			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM outbox WHERE id = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("outbox %d: %w", id, ErrNotFound)
-			} else if err != nil {
-				return fmt.Errorf("outbox %d sent: %w", id, err)
-			}
-		}
-		return nil
-	})
+	return s.markOutbox(ctx, id, "sent", `UPDATE outbox SET sent_at = ?, external_id = ?, last_error = ''
+		WHERE id = ? AND sent_at IS NULL`, formatTime(at), externalID, id)
 }
 
 // MarkFailed records a failed delivery of item id: one more attempt, the
-// error, and when to try again. A sent item is left alone. It fails with
-// ErrNotFound for an unknown id.
+// error, and when to try again. A sent item or a dead letter is left
+// alone. It fails with ErrNotFound for an unknown id.
 func (s *SQLite) MarkFailed(ctx context.Context, id int64, errText string, next time.Time) error {
-	return s.write(ctx, func(tx *cachedTx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
-			WHERE id = ? AND sent_at IS NULL`, errText, formatTime(next), id)
-		if err != nil {
-			return fmt.Errorf("outbox %d failed: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			var one int
-			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM outbox WHERE id = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("outbox %d: %w", id, ErrNotFound)
-			} else if err != nil {
-				return fmt.Errorf("outbox %d failed: %w", id, err)
-			}
-		}
-		return nil
+	return s.markOutbox(ctx, id, "failed", `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+		WHERE id = ? AND sent_at IS NULL AND dead_at IS NULL`, errText, formatTime(next), id)
+}
+
+// MarkDead makes item id a dead letter at at: one more attempt, the
+// error that made the outbox give up, and no attempt ever again. A sent
+// item is left alone, and so is a dead letter (the first reason stays).
+// It reports whether this call made the item dead, and fails with
+// ErrNotFound for an unknown id.
+func (s *SQLite) MarkDead(ctx context.Context, id int64, errText string, at time.Time) (bool, error) {
+	var changed bool
+	err := s.write(ctx, func(tx *cachedTx) error {
+		var err error
+		changed, err = markOutboxTx(ctx, tx, id, "dead", `UPDATE outbox SET attempts = attempts + 1, last_error = ?, dead_at = ?
+			WHERE id = ? AND sent_at IS NULL AND dead_at IS NULL`, errText, formatTime(at), id)
+		return err
 	})
+	return changed, err
+}
+
+// DeadLetters counts the outbox's dead letters.
+func (s *SQLite) DeadLetters(ctx context.Context) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE dead_at IS NOT NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count dead letters: %w", err)
+	}
+	return n, nil
+}
+
+// markOutbox runs one UPDATE of an outbox item in a write transaction.
+func (s *SQLite) markOutbox(ctx context.Context, id int64, what, query string, args ...any) error {
+	return s.write(ctx, func(tx *cachedTx) error {
+		_, err := markOutboxTx(ctx, tx, id, what, query, args...)
+		return err
+	})
+}
+
+// markOutboxTx runs query on item id and reports whether it changed the
+// row; an id that is not in the outbox is ErrNotFound.
+func markOutboxTx(ctx context.Context, tx *cachedTx, id int64, what, query string, args ...any) (bool, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, fmt.Errorf("outbox %d %s: %w", id, what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("outbox %d %s: %w", id, what, err)
+	}
+	if n > 0 {
+		return true, nil
+	}
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM outbox WHERE id = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("outbox %d: %w", id, ErrNotFound)
+	} else if err != nil {
+		return false, fmt.Errorf("outbox %d %s: %w", id, what, err)
+	}
+	return false, nil
 }
 
 // OutboxItem returns the item with key; false if there is none.

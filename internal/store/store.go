@@ -302,13 +302,18 @@ type Store interface {
 	// Enqueue adds notifications to the outbox, ignoring keys already
 	// there.
 	Enqueue(ctx context.Context, items ...OutboxItem) error
-	// DueOutbox returns at most limit unsent items due at now, earliest
-	// first.
-	DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
+	// DueOutbox returns at most limit items to deliver that are due at
+	// now, earliest first; with kinds, only items of those kinds.
+	DueOutbox(ctx context.Context, now time.Time, limit int, kinds ...string) ([]OutboxItem, error)
 	// MarkSent records a delivery and what the far side answered.
 	MarkSent(ctx context.Context, id int64, externalID string, at time.Time) error
 	// MarkFailed records a failed delivery and when to try again.
 	MarkFailed(ctx context.Context, id int64, errText string, next time.Time) error
+	// MarkDead makes an item a dead letter, never tried again, and
+	// reports whether this call did.
+	MarkDead(ctx context.Context, id int64, errText string, at time.Time) (bool, error)
+	// DeadLetters counts the dead letters.
+	DeadLetters(ctx context.Context) (int, error)
 	// OutboxItem returns the item with key; false if there is none.
 	OutboxItem(ctx context.Context, key string) (OutboxItem, bool, error)
 }

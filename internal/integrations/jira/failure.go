@@ -110,7 +110,7 @@ func tail(s string, n int) string {
 // creating or commenting again.
 func (c *Client) FailureTicket(ctx context.Context, ft FailureTicketRequest) (key string, created bool, err error) {
 	if ft.RecordID == "" || ft.Environment == "" || ft.Service == "" {
-		return "", false, errors.New("jira: failure ticket: record id, environment and service are required")
+		return "", false, &Error{Op: "failure ticket", msg: "record id, environment and service are required", kind: ErrInvalidRequest}
 	}
 	project, issueType := ft.Project, ft.IssueType
 	if c.failure != nil {
@@ -122,7 +122,7 @@ func (c *Client) FailureTicket(ctx context.Context, ft FailureTicketRequest) (ke
 		}
 	}
 	if project == "" {
-		return "", false, errors.New("jira: failure ticket: no project (integrations.jira.failure_tickets.project)")
+		return "", false, &Error{Op: "failure ticket", msg: "no project (integrations.jira.failure_tickets.project)", kind: ErrInvalidRequest}
 	}
 	if issueType == "" {
 		issueType = "Bug"
@@ -209,7 +209,7 @@ func (c *Client) FailureTicket(ctx context.Context, ft FailureTicketRequest) (ke
 		Assignee:    assignee,
 	}}
 	newIssue, err := c.create(ctx, issue)
-	if err != nil && assignee != nil && status(err) == http.StatusBadRequest && strings.Contains(err.Error(), "assignee") {
+	if err != nil && assignee != nil && status(err) == http.StatusBadRequest && fieldError(err, "assignee") {
 		// The user exists but cannot be assigned here: open it unassigned.
 		issue.Fields.Assignee = nil
 		newIssue, err = c.create(ctx, issue)
@@ -219,6 +219,12 @@ func (c *Client) FailureTicket(ctx context.Context, ft FailureTicketRequest) (ke
 	}
 	c.remember(rl, fl, newIssue)
 	return newIssue, true, nil
+}
+
+// fieldError reports whether err is JIRA's complaint about field.
+func fieldError(err error, field string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Field(field)
 }
 
 func (c *Client) create(ctx context.Context, issue *gojira.Issue) (string, error) {

@@ -1,12 +1,15 @@
-// Package jira is gitmon's JIRA integration: ticket lookups for policy
-// (status, JSM approvals, JQL), post-deployment comments and failure
-// tickets. It works with Jira Cloud and Server/Data Center through
+// Package jira is gitmon's JIRA client: ticket lookups for policy
+// (status, JSM approvals, JQL), and the calls behind post-deployment
+// comments and failure tickets, which internal/notify sends from the
+// outbox. It works with Jira Cloud and Server/Data Center through
 // github.com/andygrunwald/go-jira v1.
 //
 // Errors never contain the API token: every error leaving the package is
-// scrubbed of it. Errors wrap policy.ErrTicketNotFound for a missing issue
-// and policy.ErrUnavailable when JIRA cannot answer (network errors,
-// timeouts, 5xx, 429), so ticket checks fail closed.
+// redacted (runners.Redact) of it and of Options.Secrets. Errors are
+// *Error with the HTTP status; they wrap policy.ErrTicketNotFound for a
+// missing issue and policy.ErrUnavailable when JIRA cannot answer
+// (network errors, timeouts, 5xx, 429), so ticket checks fail closed, and
+// ErrInvalidRequest for a request that can never be sent.
 package jira
 
 import (
@@ -17,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +29,7 @@ import (
 
 	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/policy"
+	"github.com/gitmon-dev/gitmon/runners"
 )
 
 // Deployment is the kind of JIRA instance.
@@ -60,6 +65,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Secrets are redacted from every error, besides the client's own
+	// credentials. Pass the daemon's secrets.
+	Secrets []string
 }
 
 // Client talks to one JIRA instance. It is safe for concurrent use.
@@ -136,7 +144,7 @@ func New(cfg config.Jira, opts Options) (*Client, error) {
 	if c.deployment == DeploymentAuto && strings.HasSuffix(strings.ToLower(u.Hostname()), ".atlassian.net") {
 		c.deployment = DeploymentCloud
 	}
-	c.secrets = append(c.secrets, token, base64.StdEncoding.EncodeToString([]byte(user+":"+token)))
+	c.secrets = append(append(c.secrets, opts.Secrets...), token, base64.StdEncoding.EncodeToString([]byte(user+":"+token)))
 	if user == "" {
 		c.secrets = append(c.secrets, "Bearer "+token)
 	}
@@ -150,12 +158,20 @@ func New(cfg config.Jira, opts Options) (*Client, error) {
 // policy.ErrTicketNotFound, which Ticket wraps).
 var ErrNotFound = policy.ErrTicketNotFound
 
-// Error is an error from JIRA. Its text is scrubbed of credentials.
+// ErrInvalidRequest is wrapped by errors for a request that gitmon can
+// never send as it is (no project for a failure ticket, no record id).
+var ErrInvalidRequest = errors.New("invalid request")
+
+// Error is an error from JIRA. Its text is redacted of credentials.
 type Error struct {
 	Op     string
 	Status int // HTTP status, 0 when no response came
-	msg    string
-	kind   error // policy.ErrUnavailable, policy.ErrTicketNotFound or nil
+	// RetryAfter is what a 429 or 503 answer's Retry-After asked for
+	// (in seconds); 0 when it did not say.
+	RetryAfter time.Duration
+	msg        string
+	fields     map[string]bool // the fields JIRA found fault with
+	kind       error           // policy.ErrUnavailable, policy.ErrTicketNotFound, ErrInvalidRequest or nil
 }
 
 func (e *Error) Error() string {
@@ -172,20 +188,21 @@ func (e *Error) Error() string {
 // Unwrap returns the sentinel the error counts as.
 func (e *Error) Unwrap() error { return e.kind }
 
-func (c *Client) scrub(s string) string {
-	for _, sec := range c.secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "<secret>")
-		}
-	}
-	return s
-}
+// Field reports whether JIRA found fault with field name (such as
+// "assignee") in the request.
+func (e *Error) Field(name string) bool { return e.fields[name] }
+
+func (c *Client) scrub(s string) string { return runners.Redact(s, c.secrets) }
 
 // fail classifies err from a request of op. resp may be nil.
 func (c *Client) fail(op string, resp *gojira.Response, err error) error {
 	e := &Error{Op: op}
 	if resp != nil && resp.Response != nil {
 		e.Status = resp.StatusCode
+		if secs, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && secs > 0 &&
+			(e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable) {
+			e.RetryAfter = time.Duration(min(secs, 86400)) * time.Second
+		}
 	}
 	var jerr *gojira.Error
 	if errors.As(err, &jerr) {
@@ -193,6 +210,10 @@ func (c *Client) fail(op string, resp *gojira.Response, err error) error {
 		parts = append(parts, jerr.ErrorMessages...)
 		for k, v := range jerr.Errors {
 			parts = append(parts, k+": "+v)
+			if e.fields == nil {
+				e.fields = map[string]bool{}
+			}
+			e.fields[k] = true
 		}
 		e.msg = strings.Join(parts, "; ")
 	}

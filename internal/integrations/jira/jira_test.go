@@ -434,3 +434,60 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestErrorDetails: errors carry what the outbox needs to decide on a
+// retry: the status, a Retry-After, the fields JIRA refused, and
+// ErrInvalidRequest for a request that can never be sent.
+func TestErrorDetails(t *testing.T) {
+	forModes(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		k := e.f.AddIssue(fakejira.Issue{Summary: "x"})
+
+		e.f.Fail(429, "/comment")
+		err := e.c.Comment(ctx, k, "hello")
+		var je *Error
+		if !errors.As(err, &je) || je.Status != 429 || je.RetryAfter != time.Second || !errors.Is(err, policy.ErrUnavailable) {
+			t.Errorf("429: %#v", err)
+		}
+		e.f.Fail(0, "")
+
+		// The fake refuses an empty comment with a field error.
+		err = e.c.Comment(ctx, k, "")
+		if !errors.As(err, &je) || je.Status != 400 || !je.Field("comment") || je.Field("assignee") || je.RetryAfter != 0 {
+			t.Errorf("empty comment: %#v", err)
+		}
+		if errors.Is(err, policy.ErrUnavailable) || errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("empty comment classified as %v", err)
+		}
+
+		if _, _, err := e.c.FailureTicket(ctx, FailureTicketRequest{}); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("empty failure ticket request: %v", err)
+		}
+		noProject, err := New(config.Jira{URL: e.f.URL, User: config.NewSecret(e.f.User), Token: config.NewSecret(e.f.Token)}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = noProject.FailureTicket(ctx, FailureTicketRequest{RecordID: "r", Environment: "qa", Service: "a"})
+		if !errors.Is(err, ErrInvalidRequest) || !strings.Contains(err.Error(), "failure_tickets.project") {
+			t.Errorf("no project: %v", err)
+		}
+		if n := e.f.Calls("POST /rest/api/2/issue"); n != 0 {
+			t.Errorf("%d issues created", n)
+		}
+	})
+}
+
+// TestErrorsRedactDaemonSecrets: Options.Secrets are redacted from errors
+// like the client's own token.
+func TestErrorsRedactDaemonSecrets(t *testing.T) {
+	f := fakejira.New(t, fakejira.Options{})
+	const other = "slack-token-canary-99"
+	c, err := New(config.Jira{URL: f.URL, User: config.NewSecret(f.User), Token: config.NewSecret(f.Token)},
+		Options{Secrets: []string{other}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.fail("x", nil, errors.New("dial: boom "+other)); strings.Contains(got.Error(), other) {
+		t.Errorf("error leaks a daemon secret: %v", got)
+	}
+}
