@@ -105,6 +105,10 @@ func (r *Repo) Commit(branch, msg, author, committer string) string {
 	env := append(ident(r.t, "AUTHOR", author), ident(r.t, "COMMITTER", committer)...)
 	// The message goes through a file: a hostile one can be larger than
 	// an argument may be.
+	// Like -m, the message ends with a newline.
+	if !strings.HasSuffix(msg, "\n") {
+		msg += "\n"
+	}
 	msgFile := filepath.Join(r.t.TempDir(), "message")
 	if err := os.WriteFile(msgFile, []byte(msg), 0o600); err != nil {
 		r.t.Fatal(err)
