@@ -62,7 +62,7 @@ type App struct {
 	runners map[string]runners.Runner
 	repos   []*repoState
 	metrics *metrics
-	sched   *scheduler
+	sched   *legacySched
 	// reattach are releases recover found running on runners that can
 	// follow them; the scheduler takes them up first.
 	reattach []reattachJob
@@ -179,7 +179,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		a.store.Close()
 		return nil, err
 	}
-	a.sched = newScheduler(a)
+	a.sched = newLegacySched(a)
 	return a, nil
 }
 

@@ -21,7 +21,7 @@ type reattachJob struct {
 
 // follow finishes a release left running by a previous gitmon: its runner
 // follows stage j.i to its end, then the remaining stages run.
-func (s *scheduler) follow(runCtx context.Context, j reattachJob) {
+func (s *legacySched) follow(runCtx context.Context, j reattachJob) {
 	key := serviceKey(j.rec)
 	s.mu.Lock()
 	s.running[key] = true
@@ -55,7 +55,7 @@ func newRunID() string {
 
 // release runs a record's stages in order, recording each before the next
 // starts. The first failure ends the release.
-func (s *scheduler) release(ctx context.Context, rec *store.Record) error {
+func (s *legacySched) release(ctx context.Context, rec *store.Record) error {
 	a := s.a
 	env := a.cfg.Environment(rec.Environment)
 	if env == nil {
@@ -106,7 +106,7 @@ func (s *scheduler) release(ctx context.Context, rec *store.Record) error {
 //
 // reattach, when set, is the saved handle of stages[from], a run started
 // before a restart that its runner follows instead of starting anew.
-func (s *scheduler) runStages(ctx context.Context, rec *store.Record, stages []store.Stage, from int, status string, descJSON []byte, reattach json.RawMessage) error {
+func (s *legacySched) runStages(ctx context.Context, rec *store.Record, stages []store.Stage, from int, status string, descJSON []byte, reattach json.RawMessage) error {
 	a := s.a
 	for i := from; i < len(stages); i++ {
 		st := &stages[i]
@@ -141,7 +141,7 @@ func (s *scheduler) runStages(ctx context.Context, rec *store.Record, stages []s
 
 // stage runs one stage and records its outcome; it reports whether the
 // stage succeeded.
-func (s *scheduler) stage(ctx context.Context, rec *store.Record, i int, st *store.Stage, descJSON []byte, reattach json.RawMessage) (bool, error) {
+func (s *legacySched) stage(ctx context.Context, rec *store.Record, i int, st *store.Stage, descJSON []byte, reattach json.RawMessage) (bool, error) {
 	a := s.a
 	p := a.cfg.Pipelines[st.Name]
 	runner := a.runners[st.Name]

@@ -8,9 +8,12 @@ import (
 	"github.com/gitmon-dev/gitmon/internal/store"
 )
 
-// scheduler runs queued releases: records in Seq order, one at a time per
+// legacySched is the store-scanning scheduler that scheduler (scheduler.go)
+// replaces; it goes once App is wired to scheduler.
+//
+// legacySched runs queued releases: records in Seq order, one at a time per
 // (repository, environment, service), at most tuning.concurrency at once.
-type scheduler struct {
+type legacySched struct {
 	a       *App
 	wakeCh  chan struct{}
 	mu      sync.Mutex
@@ -19,15 +22,15 @@ type scheduler struct {
 	wg      sync.WaitGroup
 }
 
-func newScheduler(a *App) *scheduler {
+func newLegacySched(a *App) *legacySched {
 	n := a.cfg.Tuning.Concurrency
 	if n <= 0 {
 		n = 1
 	}
-	return &scheduler{a: a, wakeCh: make(chan struct{}, 1), running: map[string]bool{}, slots: make(chan struct{}, n)}
+	return &legacySched{a: a, wakeCh: make(chan struct{}, 1), running: map[string]bool{}, slots: make(chan struct{}, n)}
 }
 
-func (s *scheduler) wake() {
+func (s *legacySched) wake() {
 	select {
 	case s.wakeCh <- struct{}{}:
 	default:
@@ -40,7 +43,7 @@ func serviceKey(r *store.Record) string {
 
 // run dispatches until ctx is done, then waits for running releases, which
 // run on runCtx.
-func (s *scheduler) run(ctx, runCtx context.Context) {
+func (s *legacySched) run(ctx, runCtx context.Context) {
 	defer s.wg.Wait()
 	for _, j := range s.a.reattach {
 		s.follow(runCtx, j)
@@ -62,7 +65,7 @@ func (s *scheduler) run(ctx, runCtx context.Context) {
 }
 
 // dispatch starts every queued record that may start now.
-func (s *scheduler) dispatch(ctx, runCtx context.Context) error {
+func (s *legacySched) dispatch(ctx, runCtx context.Context) error {
 	pending, err := s.a.store.Pending(ctx)
 	if err != nil {
 		return err
