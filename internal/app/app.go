@@ -168,7 +168,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		log: a.log, secrets: a.secrets, outputCap: int(cfg.Tuning.OutputCap.Int64()), grace: cfg.Tuning.ShutdownGrace,
 		metrics: a.metrics, announce: a.opts.Announcer, seen: a.takeSeen,
 		retry: 100 * time.Millisecond, retryMax: 5 * time.Second, drain: 5 * time.Second}
-	a.sched = newScheduler(a)
+	a.sched = newScheduler(schedulerDeps{Concurrency: cfg.Tuning.Concurrency, Log: a.log,
+		Start: func(ctx context.Context, id string) {
+			if err := a.rel.Run(ctx, id); err != nil && ctx.Err() == nil {
+				a.log.Error("release", keyRecord, id, keyErr, err)
+			}
+		}})
 	return a, nil
 }
 
@@ -183,7 +188,14 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("recovering interrupted stages: %w", err)
 	}
-	a.resumed = resumed
+	// The queue starts with what was running (it goes on) and what waits.
+	pending, err := a.store.Pending(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the pending records: %w", err)
+	}
+	for _, rec := range append(resumed, pending...) {
+		a.sched.Add(schedItemOf(rec))
+	}
 
 	srv, err := a.serveHTTP()
 	if err != nil {
@@ -197,7 +209,7 @@ func (a *App) Run(ctx context.Context) error {
 	schedDone := make(chan struct{})
 	go func() {
 		defer close(schedDone)
-		a.sched.run(ctx, runCtx)
+		a.sched.Run(ctx, runCtx)
 	}()
 
 	var wg sync.WaitGroup
@@ -266,9 +278,18 @@ func ruleList(r *store.Record) []string {
 	return out
 }
 
-// afterApply logs a batch's decisions, wakes the scheduler when it queued
-// releases, and announces the records that ended at their decision.
+// schedItemOf is a pending (or resumed running) record as the scheduler
+// sees it: ready unless it waits for policy.
+func schedItemOf(r *store.Record) schedItem {
+	return schedItem{ID: r.ID, Seq: r.Seq, Repository: r.Repository, Environment: r.Environment, Service: r.Service,
+		Ready: r.Status == store.StatusRunning || r.Phase == store.PhaseQueued}
+}
+
+// afterApply logs a batch's decisions, queues its pending records and
+// forgets the ones it superseded, and announces the records that ended at
+// their decision.
 func (a *App) afterApply(ctx context.Context, b store.Batch) {
+	a.sched.Remove(b.Supersede...)
 	for _, r := range b.Records {
 		a.log.Info("record decided", keyRepo, r.Repository, keyEnv, r.Environment, keyService, r.Service,
 			"commit", short(r.Commit), "version", r.Version, "status", r.Status, "phase", r.Phase, "rules", ruleList(r), keyRecord, r.ID)
@@ -276,9 +297,14 @@ func (a *App) afterApply(ctx context.Context, b store.Batch) {
 			a.metrics.records.WithLabelValues(r.Environment, r.Status).Inc() // once, at its terminal status
 		}
 		switch {
-		case r.Status == store.StatusPending && r.Phase == store.PhaseQueued:
-			a.sched.wake()
+		case r.Status == store.StatusPending:
+			it := schedItemOf(r)
+			a.sched.Add(it)
+			if it.Ready {
+				a.sched.Ready(r.ID) // a re-reviewed record the queue holds already
+			}
 		case r.Status == store.StatusRejected || r.Status == store.StatusSkipped:
+			a.sched.Remove(r.ID)
 			a.opts.Announcer.Decided(ctx, r)
 		}
 	}

@@ -26,9 +26,6 @@ func (a *App) review(ctx context.Context) error {
 		if err := a.reviewOne(ctx, a.decider(r, env), rec); err != nil {
 			return err
 		}
-		if rec.Phase == store.PhaseQueued {
-			a.sched.wake()
-		}
 	}
 	return nil
 }
@@ -44,7 +41,7 @@ func (a *App) reviewOne(ctx context.Context, d *decider, rec *store.Record) erro
 	if err := a.store.Decide(ctx, rec, supersede); err != nil {
 		return err
 	}
-	a.afterApply(ctx, store.Batch{Records: []*store.Record{rec}})
+	a.afterApply(ctx, store.Batch{Records: []*store.Record{rec}, Supersede: supersede})
 	return nil
 }
 
