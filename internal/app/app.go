@@ -141,6 +141,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		}
 		a.store = s
 	}
+	envNames := make([]string, len(cfg.Environments))
+	for i, e := range cfg.Environments {
+		envNames[i] = e.Name
+	}
+	a.metrics.reg.MustRegister(&stateCollector{store: a.store, envs: envNames,
+		log: func(err error) { a.log.Warn("metrics: reading the state", keyErr, err) }})
 	// After the lock: building runners clears the state's run folder.
 	rs, err := buildRunners(cfg, a.opts, a.secrets)
 	if err != nil {

@@ -293,8 +293,17 @@ func TestBranchDeletedPausesAndReturns(t *testing.T) {
 	if b := r.branch(); b.Paused != store.PauseDeleted {
 		t.Fatalf("deleted branch: pause %q", b.Paused)
 	}
+	if got := gauge(t, r.a, "gitmon_environment_paused", "qa"); got != 1 {
+		t.Errorf("gitmon_environment_paused{qa} = %v while paused, want 1", got)
+	}
+	if got := gauge(t, r.a, "gitmon_service_info", "qa", "deployments", "pay", "1.0.0"); got != 1 {
+		t.Errorf("gitmon_service_info of the baseline = %v, want 1", got)
+	}
 	r.git.branches["qa"] = base
 	r.poll()
+	if got := gauge(t, r.a, "gitmon_environment_paused", "qa"); got != 0 {
+		t.Errorf("gitmon_environment_paused{qa} = %v once back, want 0", got)
+	}
 	if b := r.branch(); b.Paused != "" || r.events(store.EventUnpaused) != 1 {
 		t.Errorf("branch back: pause %q, %d unpaused events", b.Paused, r.events(store.EventUnpaused))
 	}
@@ -354,4 +363,29 @@ func TestBranchForcePushElsewherePausesUntilBack(t *testing.T) {
 	if b := r.branch(); b.Paused != "" {
 		t.Errorf("back on top of %.8s: still paused %q", x, b.Paused)
 	}
+}
+
+// gauge returns the value of the metric name with exactly these label
+// values (labels sorted by name), or -1.
+func gauge(t *testing.T, a *App, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := a.metrics.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var vals []string
+			for _, l := range m.GetLabel() {
+				vals = append(vals, l.GetValue())
+			}
+			if slices.Equal(vals, labels) {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
 }

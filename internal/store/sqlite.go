@@ -50,13 +50,13 @@ type Options struct {
 // database meanwhile: their reads see committed state, and their writes
 // wait up to five seconds for serve's transactions.
 type SQLite struct {
-	w    *sql.DB // nil when read-only
-	r    *sql.DB
+	w *sql.DB // nil when read-only
+	r *sql.DB
 	// ws and rs keep the statements of w and r prepared.
 	ws, rs *stmtCache
-	lock *os.File
-	now  func() time.Time
-	path string
+	lock   *os.File
+	now    func() time.Time
+	path   string
 }
 
 var _ Store = (*SQLite)(nil)

@@ -445,3 +445,59 @@ func (s *SQLite) Resume(ctx context.Context, env, repo, actor string) ([]Branch,
 	}
 	return out, nil
 }
+
+// Deployed is the last good version of one service.
+type Deployed struct {
+	Repository, Environment, Service, Version, Commit string
+}
+
+// Deployed returns every service's last good version, by repository,
+// environment and service, without reading whole descriptors.
+func (s *SQLite) Deployed(ctx context.Context) ([]Deployed, error) {
+	var out []Deployed
+	err := s.read(ctx, func(tx *cachedTx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT repository, environment, service,
+			COALESCE(json_extract(last_good, '$.version'), ''), last_good_commit
+			FROM services WHERE last_good IS NOT NULL ORDER BY repository, environment, service`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d Deployed
+			if err := rows.Scan(&d.Repository, &d.Environment, &d.Service, &d.Version, &d.Commit); err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read deployed versions: %w", err)
+	}
+	return out, nil
+}
+
+// Branches returns the state of every branch gitmon has seen.
+func (s *SQLite) Branches(ctx context.Context) ([]Branch, error) {
+	var out []Branch
+	err := s.read(ctx, func(tx *cachedTx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+branchColumns+` FROM branches ORDER BY repository, environment`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			b, err := scanBranch(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, b)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read branches: %w", err)
+	}
+	return out, nil
+}

@@ -248,6 +248,10 @@ type Store interface {
 	Services(ctx context.Context, repo, env string) ([]Service, error)
 	// Service returns one service; a zero Service (Present false) if none.
 	Service(ctx context.Context, repo, env, service string) (Service, error)
+	// Deployed returns every service's last good version.
+	Deployed(ctx context.Context) ([]Deployed, error)
+	// Branches returns every branch gitmon has seen.
+	Branches(ctx context.Context) ([]Branch, error)
 	// Claims returns the repositories whose branch of env holds service.
 	Claims(ctx context.Context, env, service string) ([]string, error)
 	// Apply writes a batch in one transaction.
