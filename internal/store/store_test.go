@@ -916,4 +916,3 @@ func TestEndRecordIsOneTransaction(t *testing.T) {
 		t.Errorf("a failed record made %v last good", sv.LastGood)
 	}
 }
-
