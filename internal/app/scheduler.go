@@ -46,7 +46,8 @@ type schedulerDeps struct {
 	// Start runs one release to its end. It is called at most once per
 	// record, on its own goroutine, with Run's runCtx.
 	Start func(ctx context.Context, id string)
-	// Log hears about records the scheduler refuses (default: discarded).
+	// Log hears about records the scheduler refuses to start because a
+	// later one of their service started (default: discarded).
 	Log *slog.Logger
 }
 
@@ -106,8 +107,10 @@ func (s *scheduler) Add(items ...schedItem) {
 		}
 		q := s.service(svcKey{it.Repository, it.Environment, it.Service})
 		if q.started && it.Seq <= q.lastSeq {
-			s.log.Error("not starting a record that comes before one already started for its service",
-				keyRecord, it.ID, keyRepo, it.Repository, keyEnv, it.Environment)
+			if it.Seq < q.lastSeq { // not merely the last started one again
+				s.log.Warn("not starting a record that comes before one already started for its service",
+					keyRecord, it.ID, keyRepo, it.Repository, keyEnv, it.Environment)
+			}
 			continue
 		}
 		e := &schedEntry{schedItem: it, q: q}

@@ -31,6 +31,7 @@ type schedHarness struct {
 	maxRunning int
 
 	begin    time.Time
+	stopped  bool
 	cancel   context.CancelFunc
 	runDone  chan struct{}
 	runCtxOK bool
@@ -57,6 +58,8 @@ func (h *schedHarness) run() {
 		defer close(h.runDone)
 		h.s.Run(ctx, runCtx)
 	}()
+	// A test that fails half-way still stops every goroutine of its bubble.
+	h.t.Cleanup(h.stop)
 	synctest.Wait()
 }
 
@@ -165,8 +168,13 @@ func (h *schedHarness) wantLen(queued, running int) {
 
 // stop cancels Run, ends every running release and waits for Run; it also
 // checks that nothing waited on the clock: every wait ended on an event.
+// Only the first call does anything.
 func (h *schedHarness) stop() {
 	h.t.Helper()
+	if h.stopped {
+		return
+	}
+	h.stopped = true
 	h.cancel()
 	synctest.Wait()
 	for _, id := range h.runningIDs() {
