@@ -170,12 +170,12 @@ func (g *fakeGit) Resolve(_ context.Context, ref string) (string, error) {
 
 // branchRig is an App over a fakeGit and a real store, polled by hand.
 type branchRig struct {
-	t   *testing.T
+	t   testing.TB
 	a   *App
 	git *fakeGit
 }
 
-func newBranchRig(t *testing.T, policyYAML string) *branchRig {
+func newBranchRig(t testing.TB, policyYAML string) *branchRig {
 	t.Helper()
 	dir := t.TempDir()
 	cfgText := fmt.Sprintf(`state: %s
