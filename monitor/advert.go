@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The lean ref listing. A poll only needs the branch tips, which the
@@ -36,9 +37,12 @@ type leanLister struct {
 	once   sync.Once
 	client *http.Client
 	ca     []byte
+	// firstByte bounds the connection and the wait for the server's
+	// first byte.
+	firstByte time.Duration
 }
 
-func newLeanLister(raw, scheme string, ca []byte, user, pass string) *leanLister {
+func newLeanLister(raw, scheme string, ca []byte, user, pass string, firstByte time.Duration) *leanLister {
 	if scheme != "git" && scheme != "http" && scheme != "https" {
 		return nil
 	}
@@ -46,7 +50,7 @@ func newLeanLister(raw, scheme string, ca []byte, user, pass string) *leanLister
 	if err != nil || u.Host == "" {
 		return nil
 	}
-	return &leanLister{u: u, scheme: scheme, user: user, pass: pass, ca: ca}
+	return &leanLister{u: u, scheme: scheme, user: user, pass: pass, ca: ca, firstByte: firstByte}
 }
 
 // list returns refs/heads/* → sha. A nil map with errProtocol means
@@ -63,15 +67,12 @@ func (l *leanLister) listGit(ctx context.Context) (map[string]string, error) {
 	if l.u.Port() == "" {
 		host = net.JoinHostPort(l.u.Hostname(), "9418")
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", host)
+	deadline, _ := ctx.Deadline()
+	conn, err := dialFirstByte(ctx, host, deadline, l.firstByte)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	req := "git-upload-pack " + l.u.EscapedPath() + "\x00host=" + l.u.Host + "\x00"
@@ -88,6 +89,11 @@ func (l *leanLister) listGit(ctx context.Context) (map[string]string, error) {
 func (l *leanLister) httpClient() *http.Client {
 	l.once.Do(func() {
 		t := http.DefaultTransport.(*http.Transport).Clone()
+		// A lost connection or a server that never answers costs the
+		// first-byte deadline, not the attempt's timeout.
+		t.DialContext = (&net.Dialer{Timeout: l.firstByte, KeepAlive: 30 * time.Second}).DialContext
+		t.TLSHandshakeTimeout = l.firstByte
+		t.ResponseHeaderTimeout = l.firstByte
 		if len(l.ca) > 0 {
 			pool, err := x509.SystemCertPool()
 			if err != nil || pool == nil {
@@ -118,6 +124,10 @@ func (l *leanLister) listHTTP(ctx context.Context) (map[string]string, error) {
 	}
 	resp, err := l.httpClient().Do(req)
 	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+			return nil, errSilentf(err)
+		}
 		return nil, err
 	}
 	defer func() {

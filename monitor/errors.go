@@ -98,7 +98,7 @@ func (r *Repo) remoteErr(ctx context.Context, op string, err error) error {
 	// connection's deadline (see deadlineDialer) may fire a moment before
 	// the context's: report the attempt's deadline when it ended the call.
 	ctxErr := ctx.Err()
-	if ctxErr == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+	if ctxErr == nil && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, errSilent)) {
 		ctxErr = context.DeadlineExceeded
 	}
 	if ctxErr != nil && !errors.Is(err, ctxErr) {

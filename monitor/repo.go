@@ -96,6 +96,14 @@ type Options struct {
 	// Timeout bounds each network attempt (a ref listing, a fetch).
 	// Zero means DefaultTimeout.
 	Timeout time.Duration
+	// FirstByte bounds the wait for a connection and for the server's
+	// first byte on it, within Timeout. Zero means DefaultFirstByte (or
+	// Timeout, if shorter).
+	FirstByte time.Duration
+	// Dials bounds the ref listings in flight at once, shared by the
+	// Repos given the same one. Nil means the process-wide limit of
+	// DefaultListings.
+	Dials *DialLimit
 }
 
 // Repo is one configured repository: its remote, reached with the
@@ -105,15 +113,18 @@ type Repo struct {
 	url     string // never holds credentials; shown through redact.URL
 	scheme  string // "https", "http", "ssh", "git" or "file"
 	timeout time.Duration
-	secrets []string // values scrubbed from error text
-	ca      []byte   // extra CA bundle for HTTPS
-	basic   *githttp.BasicAuth
-	sshUser string
-	sshKey  ssh.Signer
-	hosts   []string // known_hosts files; nil means the user's and the system's
-	lister  *git.Remote
-	lean    *leanLister // nil: go-git lists refs
-	files   glob        // the descriptors, checked after each fetch
+	// firstByte bounds a connection until the server's first byte.
+	firstByte time.Duration
+	dials     *DialLimit
+	secrets   []string // values scrubbed from error text
+	ca        []byte   // extra CA bundle for HTTPS
+	basic     *githttp.BasicAuth
+	sshUser   string
+	sshKey    ssh.Signer
+	hosts     []string // known_hosts files; nil means the user's and the system's
+	lister    *git.Remote
+	lean      *leanLister // nil: go-git lists refs
+	files     glob        // the descriptors, checked after each fetch
 
 	dir   string
 	cache cache.Object
@@ -154,6 +165,15 @@ func NewRepo(cfg Remote, opts Options) (*Repo, error) {
 	}
 	if r.timeout <= 0 {
 		r.timeout = DefaultTimeout
+	}
+	r.firstByte = opts.FirstByte
+	if r.firstByte <= 0 {
+		r.firstByte = DefaultFirstByte
+	}
+	r.firstByte = min(r.firstByte, r.timeout)
+	r.dials = opts.Dials
+	if r.dials == nil {
+		r.dials = processDials
 	}
 	if r.cache == nil {
 		r.cache = cache.NewObjectLRU(defaultCacheSize)
@@ -225,7 +245,7 @@ func NewRepo(cfg Remote, opts Options) (*Repo, error) {
 	if r.basic != nil {
 		user, pass = r.basic.Username, r.basic.Password
 	}
-	r.lean = newLeanLister(cfg.URL, r.scheme, r.ca, user, pass)
+	r.lean = newLeanLister(cfg.URL, r.scheme, r.ca, user, pass, r.firstByte)
 	if err := r.open(); err != nil {
 		return nil, fmt.Errorf("repository %s: opening its object store %s: %w", shown, opts.Dir, err)
 	}
@@ -268,22 +288,39 @@ func (r *Repo) Close() error {
 }
 
 // ListBranches returns the remote's branches (name → commit SHA) from
-// its ref advertisement, without fetching anything.
+// its ref advertisement, without fetching anything. It waits for a slot
+// of the Repo's DialLimit first. A connection on which the server says
+// nothing within the first-byte deadline is tried once more on a fresh
+// one, within the attempt's timeout.
 func (r *Repo) ListBranches(ctx context.Context) (map[string]string, error) {
+	if err := r.dials.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("list refs %s: waiting for a connection slot: %w", redact.URL(r.url), err)
+	}
+	defer r.dials.release()
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
+	refs, err := r.listOnce(ctx)
+	if silent(ctx, err) {
+		refs, err = r.listOnce(ctx)
+	}
+	if err != nil {
+		return nil, r.remoteErr(ctx, "list refs", err)
+	}
+	return refs, nil
+}
+
+// listOnce is one ref listing: the lean reader where it applies, go-git
+// otherwise.
+func (r *Repo) listOnce(ctx context.Context) (map[string]string, error) {
 	if r.lean != nil {
 		refs, err := r.lean.list(ctx)
 		if !errors.Is(err, errProtocol) {
-			if err != nil {
-				return nil, r.remoteErr(ctx, "list refs", err)
-			}
-			return refs, nil
+			return refs, err
 		}
 	}
 	auth, proxy, err := r.transport(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list refs %s: %w", redact.URL(r.url), err)
+		return nil, err
 	}
 	refs, err := r.lister.ListContext(ctx, &git.ListOptions{
 		Auth:          auth,
@@ -295,7 +332,7 @@ func (r *Repo) ListBranches(ctx context.Context) (map[string]string, error) {
 		return map[string]string{}, nil
 	}
 	if err != nil {
-		return nil, r.remoteErr(ctx, "list refs", err)
+		return nil, err
 	}
 	branches := make(map[string]string, len(refs))
 	for _, ref := range refs {

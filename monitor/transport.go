@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -52,7 +53,7 @@ func (r *Repo) transport(ctx context.Context) (transport.AuthMethod, transport.P
 		if port <= 0 {
 			port = gitssh.DefaultPort
 		}
-		a := &sshAuth{PublicKeys: &gitssh.PublicKeys{User: r.sshUser, Signer: r.sshKey}, timeout: r.timeout}
+		a := &sshAuth{PublicKeys: &gitssh.PublicKeys{User: r.sshUser, Signer: r.sshKey}, timeout: r.firstByte}
 		// Never an insecure callback: the host key must be in
 		// known_hosts, and only the algorithms known_hosts holds for the
 		// host are offered.
@@ -60,14 +61,14 @@ func (r *Repo) transport(ctx context.Context) (transport.AuthMethod, transport.P
 		a.HostKeyAlgorithms = db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, strconv.Itoa(port)))
 		var p transport.ProxyOptions
 		if d, ok := ctx.Deadline(); ok {
-			p.URL = deadlineScheme + "://" + strconv.FormatInt(d.UnixNano(), 10)
+			p.URL = deadlineScheme + "://" + strconv.FormatInt(d.UnixNano(), 10) + "/" + strconv.FormatInt(int64(r.firstByte), 10)
 		}
 		return a, p, nil
 	}
 	return nil, transport.ProxyOptions{}, nil
 }
 
-// sshAuth bounds the SSH dial by the attempt's timeout.
+// sshAuth bounds the SSH dial by the first-byte deadline.
 type sshAuth struct {
 	*gitssh.PublicKeys
 	timeout time.Duration
@@ -86,7 +87,8 @@ func (a *sshAuth) ClientConfig() (*ssh.ClientConfig, error) {
 // deadline. go-git's SSH transport runs the SSH handshake without the
 // call's context, so a server that accepts the connection and then says
 // nothing would hang the call forever; its only hook on the connection
-// is the proxy dialer. The proxy URL carries the attempt's deadline.
+// is the proxy dialer. The proxy URL carries the attempt's deadline and
+// the first-byte bound: the server's version line must come within it.
 const deadlineScheme = "gitmon-deadline"
 
 func init() {
@@ -95,27 +97,26 @@ func init() {
 		if err != nil {
 			return nil, fmt.Errorf("bad deadline %q", u.Host)
 		}
-		return deadlineDialer{time.Unix(0, ns)}, nil
+		fb, err := strconv.ParseInt(strings.TrimPrefix(u.Path, "/"), 10, 64)
+		if err != nil || fb <= 0 {
+			return nil, fmt.Errorf("bad first-byte bound %q", u.Path)
+		}
+		return deadlineDialer{time.Unix(0, ns), time.Duration(fb)}, nil
 	})
 }
 
-// deadlineDialer dials directly and sets its deadline on the connection,
-// bounding the handshake and every later read and write.
-type deadlineDialer struct{ deadline time.Time }
+// deadlineDialer dials directly and bounds the connection: by firstByte
+// until the server's first byte, then by the deadline, which bounds the
+// handshake and every later read and write.
+type deadlineDialer struct {
+	deadline  time.Time
+	firstByte time.Duration
+}
 
 func (d deadlineDialer) Dial(network, addr string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, addr)
 }
 
 func (d deadlineDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	nd := net.Dialer{Deadline: d.deadline}
-	c, err := nd.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.SetDeadline(d.deadline); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return dialFirstByte(ctx, addr, d.deadline, d.firstByte)
 }

@@ -48,7 +48,9 @@ type Options struct {
 	Listener net.Listener
 	// Runners overrides the runner of a pipeline by name.
 	Runners map[string]runners.Runner
-	// NoJitter polls on exact intervals.
+	// NoJitter polls every repository at once when Run starts, rather
+	// than each at its own phase of the interval (later polls keep to
+	// the phase grid): for tests and the demo, which watch a few.
 	NoJitter bool
 	// Announcer hears about records (default: nobody).
 	Announcer Announcer
@@ -93,6 +95,7 @@ type repoState struct {
 	trigger chan struct{} // coalescing: size 1
 	// absent are env branches this process saw missing.
 	absent map[string]bool
+	poll   pollState // the poll loop's own (poll.go)
 
 	mu       sync.Mutex
 	polled   bool
@@ -164,7 +167,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			a.store.Close()
 			return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
 		}
-		a.repos = append(a.repos, &repoState{cfg: rc, git: g, trigger: make(chan struct{}, 1), absent: map[string]bool{}})
+		a.repos = append(a.repos, a.newRepoState(rc, g))
 	}
 	if err := a.setupIntegrations(); err != nil {
 		a.store.Close()

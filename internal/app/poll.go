@@ -2,14 +2,37 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"math/bits"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gitmon-dev/gitmon/internal/redact"
 	"github.com/gitmon-dev/gitmon/internal/store"
 )
+
+// pollState is what the poll loop of one repository keeps between polls.
+// Only that loop touches it.
+type pollState struct {
+	// phase is the repository's offset within the poll interval.
+	phase time.Duration
+	// settled is, by environment, the branch as the last poll that
+	// processed it without error listed it. A poll whose listing says the
+	// same calls nothing and reads nothing from the store.
+	settled map[string]listed
+	// The repository's counters, resolved once.
+	polls, pollErrors prometheus.Counter
+}
+
+// listed is an environment branch as a ref listing shows it.
+type listed struct {
+	tip     string
+	present bool
+}
 
 // Trigger asks for a poll of a repository now (a webhook); bursts
 // coalesce into one poll.
@@ -24,26 +47,70 @@ func (a *App) Trigger(repo string) {
 	}
 }
 
-// pollLoop polls one repository on a jittered interval, backing off
-// exponentially while it fails.
+// phase is a repository's stable offset within the interval, taken from
+// a hash of its name: N repositories' polls spread evenly over the
+// interval instead of meeting, and a restart keeps each one's.
+func phase(name string, interval time.Duration) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	sum := sha256.Sum256([]byte(name))
+	hi, _ := bits.Mul64(binary.BigEndian.Uint64(sum[:8]), uint64(interval))
+	return time.Duration(hi)
+}
+
+// slotAfter is the first time after t at which a repository of that
+// phase polls: phase past a whole number of intervals since the Unix
+// epoch. The grid is the wall clock's, so a restart polls each
+// repository at its usual moment.
+func slotAfter(t time.Time, phase, interval time.Duration) time.Time {
+	n, p, i := t.UnixNano(), int64(phase), int64(interval)
+	k := (n - p) / i
+	if n-p < 0 && (n-p)%i != 0 {
+		k-- // floor, not truncation
+	}
+	s := k*i + p
+	for s <= n {
+		s += i
+	}
+	return time.Unix(0, s)
+}
+
+// pollLoop polls one repository at its phase of every interval, backing
+// off exponentially (on the same grid) while it fails. A trigger polls at
+// once; the grid stays.
 func (a *App) pollLoop(ctx context.Context, r *repoState) {
 	log := a.log.With(keyRepo, r.cfg.Name)
+	interval := a.cfg.PollInterval
+	var wait time.Duration // NoJitter: the first poll at once
+	if !a.opts.NoJitter {
+		now := time.Now()
+		wait = slotAfter(now, r.poll.phase, interval).Sub(now)
+	}
 	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-r.trigger:
+			t.Stop()
+		}
 		err := a.poll(ctx, r)
 		if ctx.Err() != nil {
 			return
 		}
-		wait := a.cfg.PollInterval
 		r.mu.Lock()
 		failures := r.failures
 		r.polled = true // a failed poll is a poll: /readyz shows its error
 		if err != nil {
 			r.failures++
 			r.lastErr = err
-			wait = backoff(a.cfg.PollInterval, a.cfg.Tuning.BackoffMax, r.failures)
 		} else {
 			r.failures, r.lastErr = 0, nil
 		}
+		next := r.failures
 		r.mu.Unlock()
 		// The event log records each outage once: when polling starts
 		// failing, and when it works again.
@@ -54,20 +121,22 @@ func (a *App) pollLoop(ctx context.Context, r *repoState) {
 			log.Info("repository recovered", "after_failures", failures)
 			a.repoEvent(ctx, r, store.EventRecovered, fmt.Sprintf("polling %s works again after %d failed attempts", redact.URL(r.cfg.URL), failures))
 		}
+		// The next poll is the first slot after the backoff's worth of
+		// intervals: a failing repository keeps its phase too, so
+		// repositories that fail together (their server was down) come
+		// back spread as they were.
+		now := time.Now()
+		delay := interval
+		if next > 0 {
+			delay = backoff(interval, a.cfg.Tuning.BackoffMax, next)
+		}
+		if delay < interval {
+			wait = delay // a backoff_max shorter than the interval
+		} else {
+			wait = slotAfter(now.Add(delay-interval), r.poll.phase, interval).Sub(now)
+		}
 		if err != nil {
 			log.Warn("poll failed", keyErr, err, "retry_in", wait.Round(time.Millisecond))
-		}
-		if !a.opts.NoJitter {
-			wait = jitter(wait)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		case <-r.trigger:
-			t.Stop()
 		}
 	}
 }
@@ -89,34 +158,41 @@ func backoff(base, max time.Duration, failures int) time.Duration {
 	return min(d, max)
 }
 
-// jitter spreads d by ±10% so many daemons do not poll in step.
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return d
-	}
-	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
-}
-
 // poll lists the repository's refs once and processes every environment
-// branch that moved.
+// branch whose listing differs from the one last processed: a moved,
+// deleted or returning branch, or one this process has not processed
+// yet (each branch's first poll after a start, or after an error). An
+// unchanged poll touches neither the store nor the object store.
+//
+// This rests on processBranch's promise: when it returns nil, the branch
+// is processed up to the tip it was given (or its absence is recorded),
+// so calling it again with the same listing would do nothing.
 func (a *App) poll(ctx context.Context, r *repoState) error {
-	a.metrics.polls.WithLabelValues(r.cfg.Name).Inc()
+	r.poll.polls.Inc()
 	tips, err := r.git.ListBranches(ctx)
 	seen := a.now()
 	if err != nil {
-		a.metrics.pollErrors.WithLabelValues(r.cfg.Name).Inc()
+		r.poll.pollErrors.Inc()
 		return err
 	}
 	var errs []error
 	for i := range a.cfg.Environments {
 		env := &a.cfg.Environments[i]
+		tip, present := tips[env.Branch]
+		now := listed{tip: tip, present: present}
+		if last, ok := r.poll.settled[env.Name]; ok && last == now {
+			continue
+		}
+		delete(r.poll.settled, env.Name)
 		if err := a.processBranch(ctx, r, env, tips, seen); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			a.metrics.pollErrors.WithLabelValues(r.cfg.Name).Inc()
+			r.poll.pollErrors.Inc()
 			errs = append(errs, fmt.Errorf("%s: %w", env.Branch, err))
+			continue
 		}
+		r.poll.settled[env.Name] = now
 	}
 	return errors.Join(errs...)
 }

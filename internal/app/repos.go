@@ -20,3 +20,14 @@ func remote(rc *config.Repository) monitor.Remote {
 		Descriptors:    rc.Descriptors,
 	}
 }
+
+// newRepoState is a watched repository, ready for its poll loop.
+func (a *App) newRepoState(rc *config.Repository, g gitRepo) *repoState {
+	return &repoState{cfg: rc, git: g, trigger: make(chan struct{}, 1), absent: map[string]bool{},
+		poll: pollState{
+			phase:      phase(rc.Name, a.cfg.PollInterval),
+			settled:    map[string]listed{},
+			polls:      a.metrics.polls.WithLabelValues(rc.Name),
+			pollErrors: a.metrics.pollErrors.WithLabelValues(rc.Name),
+		}}
+}
