@@ -129,9 +129,33 @@ func (c *countingStore) Enqueue(ctx context.Context, items ...store.OutboxItem) 
 	c.count("Enqueue", "")
 	return c.Store.Enqueue(ctx, items...)
 }
-func (c *countingStore) DueOutbox(ctx context.Context, now time.Time, limit int) ([]store.OutboxItem, error) {
+func (c *countingStore) DueOutbox(ctx context.Context, now time.Time, limit int, kinds ...string) ([]store.OutboxItem, error) {
 	c.count("DueOutbox", "")
-	return c.Store.DueOutbox(ctx, now, limit)
+	return c.Store.DueOutbox(ctx, now, limit, kinds...)
+}
+func (c *countingStore) MarkDead(ctx context.Context, id int64, errText string, at time.Time) (bool, error) {
+	c.count("MarkDead", "")
+	return c.Store.MarkDead(ctx, id, errText, at)
+}
+func (c *countingStore) DeadLetters(ctx context.Context) (int, error) {
+	c.count("DeadLetters", "")
+	return c.Store.DeadLetters(ctx)
+}
+func (c *countingStore) Processed(ctx context.Context, repo, env string, shas []string) (map[string]bool, error) {
+	c.count("Processed", env)
+	return c.Store.Processed(ctx, repo, env, shas)
+}
+func (c *countingStore) EndRecord(ctx context.Context, id string, e store.End) error {
+	c.count("EndRecord", "")
+	return c.Store.EndRecord(ctx, id, e)
+}
+func (c *countingStore) Deployed(ctx context.Context) ([]store.Deployed, error) {
+	c.count("Deployed", "")
+	return c.Store.Deployed(ctx)
+}
+func (c *countingStore) Branches(ctx context.Context) ([]store.Branch, error) {
+	c.count("Branches", "")
+	return c.Store.Branches(ctx)
 }
 func (c *countingStore) MarkSent(ctx context.Context, id int64, externalID string, at time.Time) error {
 	c.count("MarkSent", "")
