@@ -295,7 +295,18 @@ func (a *App) decide(ctx context.Context, run *branchRun, c monitor.Commit, chan
 
 // sawAbsent reports whether gitmon ever recorded the branch as absent.
 func (a *App) sawAbsent(ctx context.Context, r *repoState, env *config.Environment) (bool, error) {
-	evs, err := a.store.Events(ctx, store.Filter{Repository: r.cfg.Name, Environment: env.Name})
+	return sawAbsent(ctx, a.store, r.cfg.Name, env)
+}
+
+// eventReader is what sawAbsent reads of the state.
+type eventReader interface {
+	Events(ctx context.Context, f store.Filter) ([]store.Event, error)
+}
+
+// sawAbsent reports whether the state recorded env's branch of repo as
+// absent: when it appears, its descriptors are requested.
+func sawAbsent(ctx context.Context, st eventReader, repo string, env *config.Environment) (bool, error) {
+	evs, err := st.Events(ctx, store.Filter{Repository: repo, Environment: env.Name})
 	if err != nil {
 		return false, err
 	}
