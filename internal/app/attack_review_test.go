@@ -70,7 +70,7 @@ func TestAttackReviewRefusesWhatServeRefuses(t *testing.T) {
 				r.state.claims["pay"] = []string{"deployments", "other"}
 			}
 			jira.up.Store(true)
-			if _, err := r.d.review(context.Background(), rec); err != nil {
+			if _, err := r.d.review(context.Background(), rec, tc.paused); err != nil {
 				t.Fatal(err)
 			}
 			if rec.Status != store.StatusRejected || !hasRule(rec, tc.rule) {

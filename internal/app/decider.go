@@ -150,9 +150,9 @@ func (d *decider) decide(ctx context.Context, svc *store.Service, c monitor.Comm
 }
 
 // review decides a pending record again (the JIRA re-review): the same
-// rules, against the service's state now. It returns the records the new
-// verdict supersedes.
-func (d *decider) review(ctx context.Context, rec *store.Record) ([]string, error) {
+// rules, against the service's state now, and the same refusals (paused as
+// in commit). It returns the records the new verdict supersedes.
+func (d *decider) review(ctx context.Context, rec *store.Record, paused string) ([]string, error) {
 	sv, err := d.state.Service(ctx, rec.Repository, rec.Environment, rec.Service)
 	if err != nil {
 		return nil, err
@@ -166,6 +166,12 @@ func (d *decider) review(ctx context.Context, rec *store.Record) ([]string, erro
 		ch.Requested = rec.Descriptor
 	}
 	applyVerdict(rec, d.engine.Evaluate(ctx, ch, d.now()))
+	if rec.Status != store.StatusRejected {
+		if reason := d.refuse(ctx, rec.Service, rec.Commit, paused); reason != nil {
+			rec.Status, rec.Phase = store.StatusRejected, ""
+			rec.Reasons = []policy.Reason{*reason}
+		}
+	}
 	if rec.Status != store.StatusPending {
 		t := d.now()
 		rec.FinishedAt = &t
