@@ -79,3 +79,36 @@ func TestAttackReviewRefusesWhatServeRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackReviewJudgesTheRecordsOwnAttribution: Alice's commit waits on
+// JIRA; Mallory (an outsider) then changes the same field, and is
+// rejected. When JIRA answers, Alice's record is judged on what its own
+// requested descriptor was attributed to (SPEC §5 step 1, No ride-along),
+// not on the branch's attribution since: Mallory's rejected commit is not
+// in it, and must not block or be blamed for Alice's release.
+func TestAttackReviewJudgesTheRecordsOwnAttribution(t *testing.T) {
+	jira := &switchTickets{}
+	r := jiraDeciderRig(t, jira)
+	r.deployed("service: pay\nversion: 1.0.0\nimage: ok/pay:1\n")
+	dec := r.commit("alice@example.com", "OPS-1 new image", false, map[string]string{"pay": "service: pay\nversion: 1.0.0\nimage: ok/pay:2\n"})
+	rec := dec.records[0]
+	if rec.Status != store.StatusPending || rec.Phase != store.PhasePolicy {
+		t.Fatalf("while JIRA is down: %s/%s %+v, want pending on policy", rec.Status, rec.Phase, rec.Reasons)
+	}
+	rec.Seq = 1
+	dec = r.commit("mallory@evil.example", "OPS-2 my image", false, map[string]string{"pay": "service: pay\nversion: 1.0.0\nimage: evil/pay:1\n"})
+	if m := dec.records[0]; m.Status != store.StatusRejected {
+		t.Fatalf("the outsider's commit: %s %+v, want rejected", m.Status, m.Reasons)
+	}
+	// The store now holds the branch's state at Mallory's commit.
+	sv := r.state.svcs["pay"]
+	sv.Attribution = r.svcs.get("pay").Attribution.Clone()
+	r.state.svcs["pay"] = sv
+	jira.up.Store(true)
+	if _, err := r.d.review(context.Background(), rec, ""); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != store.StatusPending || rec.Phase != store.PhaseQueued {
+		t.Errorf("Alice's record after JIRA answered: %s/%s %+v, want queued", rec.Status, rec.Phase, rec.Reasons)
+	}
+}
