@@ -147,3 +147,45 @@ func TestAttackPlanOfAFirstSightAtARef(t *testing.T) {
 		t.Errorf("plan predicted %v, serve made %v", want, got)
 	}
 }
+
+// TestAttackPlanOfDeletionsRenamesAndMerges: plan of each next commit
+// before it reaches the branch predicts serve's records for a deletion
+// (rejected by allow_delete: false), a rename (a deletion plus a new
+// service) and a merge commit (judged along the first parent).
+func TestAttackPlanOfDeletionsRenamesAndMerges(t *testing.T) {
+	repo, cfg := attackPlanRig(t, config.InitialBaseline)
+	serveOnce(t, cfg, repo.Head("qa")) // the baseline
+	repo.AutoPush = false
+	step := func(name string, build func() string) {
+		t.Helper()
+		repo.Branch("next", "qa")
+		sha := build()
+		repo.Push("next")
+		plan, err := Plan(context.Background(), cfg, PlanOptions{Env: "qa", Ref: sha, Now: time.Now()})
+		if err != nil {
+			t.Fatalf("%s: plan: %v", name, err)
+		}
+		want := planned(plan)
+		repo.Branch("qa", sha)
+		repo.Push("qa")
+		got := serveOnce(t, cfg, sha)
+		if len(got) == 0 || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: plan predicted %v, serve made %v", name, want, got)
+		}
+	}
+	step("deletion", func() string {
+		repo.Remove("services/b.yaml")
+		return repo.Commit("next", "drop b", tAlice, tAlice)
+	})
+	step("rename", func() string {
+		repo.Remove("services/a.yaml")
+		repo.WriteFile("services/c.yaml", tDescriptor("c", "1.0.0"))
+		return repo.Commit("next", "a becomes c", tAlice, tAlice)
+	})
+	step("merge", func() string {
+		repo.Branch("feature", "next")
+		repo.WriteFile("services/c.yaml", tDescriptor("c", "1.1.0"))
+		repo.Commit("feature", "bump c", tAlice, tAlice)
+		return repo.Merge("next", "feature", "merge feature", tAlice)
+	})
+}
