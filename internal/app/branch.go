@@ -154,16 +154,21 @@ func (a *App) processBranch(ctx context.Context, r *repoState, env *config.Envir
 			run.paused = policy.RuleForcePush
 		}
 	}
+	var dropped []string // unstarted records of the commits the rewrite dropped
 	if rw != nil {
 		if err := run.rebase(ctx, rw.MergeBase); err != nil {
+			return err
+		}
+		if dropped, err = run.droppedRecords(ctx, rw.Dropped); err != nil {
 			return err
 		}
 	}
 	if len(commits) == 0 {
 		// Nothing new to judge (a rewrite to an ancestor): still record
 		// the events and the new position.
-		if err := a.store.Apply(ctx, store.Batch{Repository: r.cfg.Name, Environment: env.Name, Branch: env.Branch,
-			Commit: tip, Events: events, Pause: pause, Anchor: anchor, Unpause: unpause, Services: run.services.all()}); err != nil {
+		b := store.Batch{Repository: r.cfg.Name, Environment: env.Name, Branch: env.Branch,
+			Commit: tip, Events: events, Pause: pause, Anchor: anchor, Unpause: unpause, Services: run.services.all(), Supersede: dropped}
+		if err := a.applyBranchOnly(ctx, b); err != nil {
 			return err
 		}
 		a.logEvents(events)
@@ -182,7 +187,7 @@ func (a *App) processBranch(ctx context.Context, r *repoState, env *config.Envir
 	for i, c := range commits {
 		b := store.Batch{Repository: r.cfg.Name, Environment: env.Name, Branch: env.Branch, Commit: c.SHA}
 		if i == 0 {
-			b.Events, b.Pause, b.Anchor, b.Unpause = events, pause, anchor, unpause
+			b.Events, b.Pause, b.Anchor, b.Unpause, b.Supersede = events, pause, anchor, unpause, dropped
 			if rw != nil {
 				b.Services = run.services.all()
 			}
@@ -293,9 +298,58 @@ func (a *App) decide(ctx context.Context, run *branchRun, c monitor.Commit, chan
 	return nil
 }
 
+// droppedRecords returns the records of the branch that have not started
+// and belong to commits a rewrite dropped: the branch no longer asks for
+// them, so they never start (they are superseded by the rewrite).
+func (run *branchRun) droppedRecords(ctx context.Context, dropped []string) ([]string, error) {
+	if len(dropped) == 0 {
+		return nil, nil
+	}
+	gone := make(map[string]bool, len(dropped))
+	for _, sha := range dropped {
+		gone[sha] = true
+	}
+	recs, err := run.a.store.Records(ctx, store.Filter{Repository: run.repo.cfg.Name, Environment: run.env.Name,
+		Status: []string{store.StatusPending}})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, rec := range recs {
+		if gone[rec.Commit] {
+			ids = append(ids, rec.ID)
+		}
+	}
+	return ids, nil
+}
+
+// applyBranchOnly writes a batch that decides no commit (a rewrite to an
+// ancestor) and forgets the records it supersedes, holding decideMu like
+// decide.
+func (a *App) applyBranchOnly(ctx context.Context, b store.Batch) error {
+	a.decideMu.Lock()
+	defer a.decideMu.Unlock()
+	if err := a.store.Apply(ctx, b); err != nil {
+		return err
+	}
+	a.sched.Remove(b.Supersede...)
+	return nil
+}
+
 // sawAbsent reports whether gitmon ever recorded the branch as absent.
 func (a *App) sawAbsent(ctx context.Context, r *repoState, env *config.Environment) (bool, error) {
-	evs, err := a.store.Events(ctx, store.Filter{Repository: r.cfg.Name, Environment: env.Name})
+	return sawAbsent(ctx, a.store, r.cfg.Name, env)
+}
+
+// eventReader is what sawAbsent reads of the state.
+type eventReader interface {
+	Events(ctx context.Context, f store.Filter) ([]store.Event, error)
+}
+
+// sawAbsent reports whether the state recorded env's branch of repo as
+// absent: when it appears, its descriptors are requested.
+func sawAbsent(ctx context.Context, st eventReader, repo string, env *config.Environment) (bool, error) {
+	evs, err := st.Events(ctx, store.Filter{Repository: repo, Environment: env.Name})
 	if err != nil {
 		return false, err
 	}

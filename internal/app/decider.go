@@ -150,9 +150,9 @@ func (d *decider) decide(ctx context.Context, svc *store.Service, c monitor.Comm
 }
 
 // review decides a pending record again (the JIRA re-review): the same
-// rules, against the service's state now. It returns the records the new
-// verdict supersedes.
-func (d *decider) review(ctx context.Context, rec *store.Record) ([]string, error) {
+// rules, against the service's state now, and the same refusals (paused as
+// in commit). It returns the records the new verdict supersedes.
+func (d *decider) review(ctx context.Context, rec *store.Record, paused string) ([]string, error) {
 	sv, err := d.state.Service(ctx, rec.Repository, rec.Environment, rec.Service)
 	if err != nil {
 		return nil, err
@@ -160,12 +160,18 @@ func (d *decider) review(ctx context.Context, rec *store.Record) ([]string, erro
 	ch := &policy.Change{
 		Repository: rec.Repository, Environment: rec.Environment, Service: rec.Service, Action: policy.Action(rec.Action),
 		Commit:   policy.Commit{SHA: rec.Commit, Message: rec.Message, Author: policy.Identity{Email: rec.Author}, Committer: policy.Identity{Email: rec.Committer}},
-		LastGood: sv.LastGood, LastAttempted: sv.LastAttempted, Attribution: sv.Attribution, PendingSince: rec.PendingSince,
+		LastGood: sv.LastGood, LastAttempted: sv.LastAttempted, Attribution: recordAttribution(rec, sv), PendingSince: rec.PendingSince,
 	}
 	if rec.Action != string(policy.ActionRemove) {
 		ch.Requested = rec.Descriptor
 	}
 	applyVerdict(rec, d.engine.Evaluate(ctx, ch, d.now()))
+	if rec.Status != store.StatusRejected {
+		if reason := d.refuse(ctx, rec.Service, rec.Commit, paused); reason != nil {
+			rec.Status, rec.Phase = store.StatusRejected, ""
+			rec.Reasons = []policy.Reason{*reason}
+		}
+	}
 	if rec.Status != store.StatusPending {
 		t := d.now()
 		rec.FinishedAt = &t
@@ -175,6 +181,42 @@ func (d *decider) review(ctx context.Context, rec *store.Record) ([]string, erro
 		return nil, nil
 	}
 	return d.unstarted(ctx, rec.Service, rec.Seq)
+}
+
+// recordAttribution is the attribution a pending record was decided with:
+// its own contributions (SPEC §5 No ride-along: the commits that last
+// changed each field as of the record's commit), not the branch's since,
+// which may name later commits. A field its contributions do not name
+// (the last good moved since) keeps the branch's attribution. Messages
+// come from the record and the branch's commits; a commit found in
+// neither is judged with none, which fails a ticket rule closed.
+func recordAttribution(rec *store.Record, sv store.Service) policy.Attribution {
+	msgs := map[string]string{rec.Commit: rec.Message}
+	for _, cs := range sv.Attribution {
+		for _, c := range cs {
+			if _, ok := msgs[c.SHA]; !ok {
+				msgs[c.SHA] = c.Message
+			}
+		}
+	}
+	for _, c := range sv.Broken {
+		if _, ok := msgs[c.SHA]; !ok {
+			msgs[c.SHA] = c.Message
+		}
+	}
+	out := sv.Attribution.Clone()
+	own := policy.Attribution{}
+	for _, con := range rec.Commits {
+		pc := policy.Commit{SHA: con.Commit, Message: msgs[con.Commit],
+			Author: policy.Identity{Email: con.Author}, Committer: policy.Identity{Email: con.Committer}}
+		for _, f := range con.Fields {
+			own[f] = append(own[f], pc)
+		}
+	}
+	for f, cs := range own {
+		out[f] = cs
+	}
+	return out
 }
 
 // refuse returns the reason gitmon refuses a record whatever policy says:

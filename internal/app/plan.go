@@ -153,6 +153,10 @@ func planRepo(ctx context.Context, g gitRepo, rc *config.Repository, env *config
 			return readDescriptor(ctx, g, file, blob)
 		}}
 	run.d = d
+	if st != nil && !br.Known {
+		// serve's first sight of the branch, at target.
+		return planFirstSight(ctx, g, rc, env, d, st, target)
+	}
 	if br.Known {
 		base = br.LastProcessed
 		list, err := st.Services(ctx, rc.Name, env.Name)
@@ -212,6 +216,47 @@ func planRepo(ctx context.Context, g gitRepo, rc *config.Repository, env *config
 		}
 	}
 
+	return planEntries(ctx, state, rc, env, last)
+}
+
+// planFirstSight plans what serve does when it first sees a branch at
+// target with this state folder: a baseline makes no records; with
+// `initial: deploy`, or for a branch gitmon saw absent, every descriptor
+// at target is requested, attributed to target (firstSight).
+func planFirstSight(ctx context.Context, g gitRepo, rc *config.Repository, env *config.Environment, d *decider, st store.Store, target string) ([]PlanEntry, error) {
+	appeared, err := sawAbsent(ctx, st, rc.Name, env)
+	if err != nil {
+		return nil, err
+	}
+	if env.Initial == config.InitialBaseline && !appeared {
+		return []PlanEntry{}, nil
+	}
+	c, err := g.Commit(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	files, err := g.Files(ctx, target, rc.Descriptors)
+	if err != nil {
+		return nil, err
+	}
+	changes := make([]monitor.FileChange, len(files))
+	for i, f := range files {
+		changes[i] = monitor.FileChange{Path: f.Path, NewBlob: f.Blob}
+	}
+	d.state = st
+	dec, err := d.commit(ctx, newServices(rc.Name, env.Name, nil), c, changes, "", false)
+	if err != nil {
+		return nil, err
+	}
+	last := map[string]*store.Record{}
+	for _, rec := range dec.records {
+		last[rec.Service] = rec
+	}
+	return planEntries(ctx, st, rc, env, last)
+}
+
+// planEntries is one entry per service that gets a record: its last one's.
+func planEntries(ctx context.Context, state deciderState, rc *config.Repository, env *config.Environment, last map[string]*store.Record) ([]PlanEntry, error) {
 	names := make([]string, 0, len(last))
 	for n := range last {
 		names = append(names, n)

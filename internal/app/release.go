@@ -61,7 +61,14 @@ func newRunID() string {
 // that ended meanwhile (superseded) is left alone. Stages run on ctx;
 // cancelling it interrupts them.
 func (r *releaser) Run(ctx context.Context, id string) error {
-	rec, err := r.store.Record(context.WithoutCancel(ctx), id)
+	// A read that fails is retried like a write: the scheduler has let
+	// this record go, and nothing later of its service may start first.
+	var rec *store.Record
+	err := r.durably(ctx, "reading a record to release", func(ctx context.Context) error {
+		var err error
+		rec, err = r.store.Record(ctx, id)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -94,7 +101,12 @@ func (r *releaser) start(ctx context.Context, rec *store.Record) error {
 	}
 	// The previous version is the last attempted as the release starts;
 	// only this release can change it now (one per service at a time).
-	sv, err := r.store.Service(ctx, rec.Repository, rec.Environment, rec.Service)
+	var sv store.Service
+	err := r.durably(ctx, "reading the service of a release", func(ctx context.Context) error {
+		var err error
+		sv, err = r.store.Service(ctx, rec.Repository, rec.Environment, rec.Service)
+		return err
+	})
 	if err != nil {
 		return err
 	}

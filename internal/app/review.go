@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gitmon-dev/gitmon/internal/store"
+	"github.com/gitmon-dev/gitmon/policy"
 )
 
 // review decides again every record waiting on JIRA, through the same
@@ -34,7 +35,15 @@ func (a *App) review(ctx context.Context) error {
 func (a *App) reviewOne(ctx context.Context, d *decider, rec *store.Record) error {
 	a.decideMu.Lock()
 	defer a.decideMu.Unlock()
-	supersede, err := d.review(ctx, rec)
+	br, err := a.store.Branch(ctx, rec.Repository, rec.Environment)
+	if err != nil {
+		return err
+	}
+	paused := ""
+	if br.Paused == store.PauseForcePush {
+		paused = policy.RuleForcePush // refused as processBranch refuses a new commit
+	}
+	supersede, err := d.review(ctx, rec, paused)
 	if err != nil {
 		return err
 	}
