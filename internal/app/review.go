@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/gitmon-dev/gitmon/internal/store"
@@ -25,6 +26,9 @@ func (a *App) review(ctx context.Context) error {
 			continue // no longer configured
 		}
 		if err := a.reviewOne(ctx, a.decider(r, env), rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				continue // superseded since the list was read: the others still get their review
+			}
 			return err
 		}
 	}
