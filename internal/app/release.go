@@ -296,13 +296,13 @@ func (r *releaser) durably(ctx context.Context, what string, write func(context.
 		err := write(context.WithoutCancel(ctx))
 		if err == nil || errors.Is(err, store.ErrNotFound) {
 			if failures > 1 && err == nil {
-				r.log.Info("store write works again", "write", what, "after_failures", failures-1)
+				r.log.Info("store call works again", "call", what, "after_failures", failures-1)
 			}
 			return err
 		}
 		if failures == 1 {
-			r.log.Error("store write failed; retrying until it succeeds, nothing that depends on it runs meanwhile",
-				"write", what, keyErr, err)
+			r.log.Error("store call failed; retrying until it succeeds, nothing that depends on it runs meanwhile",
+				"call", what, keyErr, err)
 		}
 		t := time.NewTimer(backoff(r.retry, r.retryMax, failures))
 		select {
