@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +27,20 @@ import (
 // errProtocol marks a reply the lean reader does not understand.
 var errProtocol = errors.New("unexpected ref advertisement")
 
+// readers are the buffered readers of git:// listings, reused.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+var flushPkt = []byte("0000")
+
+// gitRequest is the git:// request for the advertisement, as a pkt-line.
+func (l *leanLister) gitRequest() []byte {
+	l.reqOnce.Do(func() {
+		req := "git-upload-pack " + l.u.EscapedPath() + "\x00host=" + l.u.Host + "\x00"
+		l.req = fmt.Appendf(nil, "%04x%s", len(req)+4, req)
+	})
+	return l.req
+}
+
 // leanLister reads ref advertisements for one repository.
 type leanLister struct {
 	u      *url.URL
@@ -40,6 +53,8 @@ type leanLister struct {
 	// firstByte bounds the connection and the wait for the server's
 	// first byte.
 	firstByte time.Duration
+	reqOnce   sync.Once
+	req       []byte
 }
 
 func newLeanLister(raw, scheme string, ca []byte, user, pass string, firstByte time.Duration) *leanLister {
@@ -75,13 +90,15 @@ func (l *leanLister) listGit(ctx context.Context) (map[string]string, error) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	req := "git-upload-pack " + l.u.EscapedPath() + "\x00host=" + l.u.Host + "\x00"
-	if _, err := fmt.Fprintf(conn, "%04x%s", len(req)+4, req); err != nil {
+	if _, err := conn.Write(l.gitRequest()); err != nil {
 		return nil, err
 	}
-	refs, err := readAdvertisement(bufio.NewReaderSize(conn, 4096))
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(conn)
+	defer func() { br.Reset(nil); readers.Put(br) }()
+	refs, err := readAdvertisement(br)
 	if err == nil {
-		conn.Write([]byte("0000")) // end the session politely
+		conn.Write(flushPkt) // end the session politely
 	}
 	return refs, err
 }
@@ -179,7 +196,7 @@ func readAdvertisement(br *bufio.Reader) (map[string]string, error) {
 		if len(line) < 42 || line[40] != ' ' {
 			return nil, errProtocol
 		}
-		if _, err := hex.DecodeString(string(line[:40])); err != nil {
+		if !isHex(line[:40]) {
 			return nil, errProtocol
 		}
 		name := line[41:]
@@ -189,6 +206,15 @@ func readAdvertisement(br *bufio.Reader) (map[string]string, error) {
 		}
 		// An empty repository advertises "capabilities^{}" only.
 	}
+}
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // readPkt reads one pkt-line into buf; a flush packet returns nil.

@@ -180,10 +180,10 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // when its context ends, saying why.
 func TestDialLimitWaitEndsWithContext(t *testing.T) {
 	limit := NewDialLimit(1)
-	if err := limit.acquire(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer limit.release()
+	hold := make(chan struct{})
+	defer close(hold)
+	go limit.do(context.Background(), func() { <-hold })
+	waitUntil(t, "the one slot taken", func() bool { return limit.inFlight.Load() == 1 })
 	r, err := NewRepo(Remote{URL: "git://127.0.0.1:9/r.git", Insecure: true}, Options{Dir: t.TempDir(), Dials: limit})
 	if err != nil {
 		t.Fatal(err)

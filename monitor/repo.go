@@ -293,10 +293,16 @@ func (r *Repo) Close() error {
 // nothing within the first-byte deadline is tried once more on a fresh
 // one, within the attempt's timeout.
 func (r *Repo) ListBranches(ctx context.Context) (map[string]string, error) {
-	if err := r.dials.acquire(ctx); err != nil {
-		return nil, fmt.Errorf("list refs %s: waiting for a connection slot: %w", redact.URL(r.url), err)
+	var refs map[string]string
+	var err error
+	if werr := r.dials.do(ctx, func() { refs, err = r.listRefs(ctx) }); werr != nil {
+		return nil, fmt.Errorf("list refs %s: waiting for a connection slot: %w", redact.URL(r.url), werr)
 	}
-	defer r.dials.release()
+	return refs, err
+}
+
+// listRefs is ListBranches's attempt, with its timeout and one more try.
+func (r *Repo) listRefs(ctx context.Context) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	refs, err := r.listOnce(ctx)

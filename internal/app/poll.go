@@ -87,15 +87,14 @@ func (a *App) pollLoop(ctx context.Context, r *repoState) {
 		now := time.Now()
 		wait = slotAfter(now, r.poll.phase, interval).Sub(now)
 	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	for {
-		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
 		case <-t.C:
 		case <-r.trigger:
-			t.Stop()
 		}
 		err := a.poll(ctx, r)
 		if ctx.Err() != nil {
@@ -138,6 +137,7 @@ func (a *App) pollLoop(ctx context.Context, r *repoState) {
 		if err != nil {
 			log.Warn("poll failed", keyErr, err, "retry_in", wait.Round(time.Millisecond))
 		}
+		t.Reset(wait) // since Go 1.23, Reset discards a stale tick
 	}
 }
 
