@@ -57,7 +57,7 @@ type leanLister struct {
 	v2Refs         int
 	manyRefs, noV2 atomic.Bool
 	// httpV2: the HTTP server answered v2; polls POST ls-refs only.
-	httpV2 atomic.Bool
+	httpV2    atomic.Bool
 	reqOnce   sync.Once
 	req       []byte // v0 request
 	reqV2     []byte
