@@ -3,8 +3,6 @@ package monitor
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,10 +33,7 @@ var flushPkt = []byte("0000")
 
 // gitRequest is the git:// request for the advertisement, as a pkt-line.
 func (l *leanLister) gitRequest() []byte {
-	l.reqOnce.Do(func() {
-		req := "git-upload-pack " + l.u.EscapedPath() + "\x00host=" + l.u.Host + "\x00"
-		l.req = fmt.Appendf(nil, "%04x%s", len(req)+4, req)
-	})
+	l.reqOnce.Do(l.buildRequests)
 	return l.req
 }
 
@@ -53,11 +49,22 @@ type leanLister struct {
 	// firstByte bounds the connection and the wait for the server's
 	// first byte.
 	firstByte time.Duration
+	// branches are the branches a listing needs (nil: all); with them,
+	// git:// may ask for protocol v2 (lsrefs.go): once a v0 advertisement
+	// held more than v2Refs refs (manyRefs), unless the server's v2
+	// answer could not be used (noV2).
+	branches       []string
+	v2Refs         int
+	manyRefs, noV2 atomic.Bool
+	// httpV2: the HTTP server answered v2; polls POST ls-refs only.
+	httpV2    atomic.Bool
 	reqOnce   sync.Once
-	req       []byte
+	req       []byte // v0 request
+	reqV2     []byte
+	lsRefsCmd []byte
 }
 
-func newLeanLister(raw, scheme string, ca []byte, user, pass string, firstByte time.Duration) *leanLister {
+func newLeanLister(raw, scheme string, ca []byte, user, pass string, firstByte time.Duration, branches []string) *leanLister {
 	if scheme != "git" && scheme != "http" && scheme != "https" {
 		return nil
 	}
@@ -65,7 +72,7 @@ func newLeanLister(raw, scheme string, ca []byte, user, pass string, firstByte t
 	if err != nil || u.Host == "" {
 		return nil
 	}
-	return &leanLister{u: u, scheme: scheme, user: user, pass: pass, ca: ca, firstByte: firstByte}
+	return &leanLister{u: u, scheme: scheme, user: user, pass: pass, ca: ca, firstByte: firstByte, branches: branches, v2Refs: v2Refs}
 }
 
 // list returns refs/heads/* → sha. A nil map with errProtocol means
@@ -90,100 +97,58 @@ func (l *leanLister) listGit(ctx context.Context) (map[string]string, error) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if _, err := conn.Write(l.gitRequest()); err != nil {
-		return nil, err
-	}
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(conn)
 	defer func() { br.Reset(nil); readers.Put(br) }()
-	refs, err := readAdvertisement(br)
-	if err == nil {
-		conn.Write(flushPkt) // end the session politely
-	}
-	return refs, err
-}
-
-func (l *leanLister) httpClient() *http.Client {
-	l.once.Do(func() {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// A lost connection or a server that never answers costs the
-		// first-byte deadline, not the attempt's timeout.
-		t.DialContext = (&net.Dialer{Timeout: l.firstByte, KeepAlive: 30 * time.Second}).DialContext
-		t.TLSHandshakeTimeout = l.firstByte
-		t.ResponseHeaderTimeout = l.firstByte
-		if len(l.ca) > 0 {
-			pool, err := x509.SystemCertPool()
-			if err != nil || pool == nil {
-				pool = x509.NewCertPool()
-			}
-			pool.AppendCertsFromPEM(l.ca)
-			t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if l.v2() {
+		if _, err := conn.Write(l.gitRequestV2()); err != nil {
+			return nil, err
 		}
-		l.client = &http.Client{Transport: t,
-			// A redirect could carry the credentials elsewhere; go-git
-			// handles them, so let it.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	})
-	return l.client
-}
-
-func (l *leanLister) listHTTP(ctx context.Context) (map[string]string, error) {
-	u := *l.u
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/info/refs"
-	u.RawQuery = "service=git-upload-pack"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, errProtocol
-	}
-	req.Header.Set("User-Agent", "git/2.0 (gitmon)")
-	if l.user != "" || l.pass != "" {
-		req.SetBasicAuth(l.user, l.pass)
-	}
-	resp, err := l.httpClient().Do(req)
-	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
-			return nil, errSilentf(err)
+		refs, err := l.listGitV2(conn, br)
+		if errors.Is(err, errProtocol) {
+			l.noV2.Store(true)
 		}
+		return refs, err
+	}
+	if _, err := conn.Write(l.gitRequest()); err != nil {
 		return nil, err
 	}
-	defer func() {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection reusable
-		resp.Body.Close()
-	}()
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return nil, fmt.Errorf("%w: the server answered %d", ErrAuth, resp.StatusCode)
-	case resp.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("%w: the server answered 404", ErrNoRepository)
-	case resp.StatusCode != http.StatusOK,
-		resp.Header.Get("Content-Type") != "application/x-git-upload-pack-advertisement":
-		return nil, errProtocol // a dumb server or a redirect: go-git knows those
+	refs, n, err := readAdvertisementFrom(br, nil)
+	if err == nil {
+		conn.Write(flushPkt) // end the session politely
+		if n > l.v2Refs && len(l.branches) > 0 {
+			l.manyRefs.Store(true)
+		}
 	}
-	br := bufio.NewReaderSize(resp.Body, 4096)
-	line, err := readPkt(br, nil)
-	if err != nil || strings.TrimRight(string(line), "\n") != "# service=git-upload-pack" {
-		return nil, errProtocol
-	}
-	if line, err = readPkt(br, line); err != nil || line != nil {
-		return nil, errProtocol // the flush after the service line
-	}
-	return readAdvertisement(br)
+	return refs, err
 }
 
 // readAdvertisement reads "<sha> <ref>[\0caps]\n" pkt-lines up to a flush
 // and keeps the branches.
 func readAdvertisement(br *bufio.Reader) (map[string]string, error) {
+	refs, _, err := readAdvertisementFrom(br, nil)
+	return refs, err
+}
+
+// readAdvertisementFrom is readAdvertisement whose first line, if not
+// nil, was read already. It also returns how many refs it read.
+func readAdvertisementFrom(br *bufio.Reader, firstLine []byte) (map[string]string, int, error) {
 	refs := map[string]string{}
 	var buf []byte
+	n := 0
 	for first := true; ; first = false {
-		line, err := readPkt(br, buf)
+		line := firstLine
+		var err error
+		if !first || line == nil {
+			line, err = readPkt(br, buf)
+		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if line == nil {
-			return refs, nil // flush: the end of the advertisement
+			return refs, n, nil // flush: the end of the advertisement
 		}
+		n++
 		buf = line[:0]
 		if first {
 			if i := strings.IndexByte(string(line), 0); i >= 0 {
@@ -194,10 +159,10 @@ func readAdvertisement(br *bufio.Reader) (map[string]string, error) {
 			line = line[:len(line)-1]
 		}
 		if len(line) < 42 || line[40] != ' ' {
-			return nil, errProtocol
+			return nil, 0, errProtocol
 		}
 		if !isHex(line[:40]) {
-			return nil, errProtocol
+			return nil, 0, errProtocol
 		}
 		name := line[41:]
 		const heads = "refs/heads/"
@@ -219,8 +184,11 @@ func isHex(b []byte) bool {
 
 // readPkt reads one pkt-line into buf; a flush packet returns nil.
 func readPkt(br *bufio.Reader, buf []byte) ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+	hdr, err := br.Peek(4) // not io.ReadFull: its array would escape, one allocation a line
+	if err != nil {
+		if errors.Is(err, io.EOF) && len(hdr) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, err
 	}
 	n := 0
@@ -234,6 +202,7 @@ func readPkt(br *bufio.Reader, buf []byte) ([]byte, error) {
 			return nil, errProtocol
 		}
 	}
+	br.Discard(4)
 	switch {
 	case n == 0:
 		return nil, nil

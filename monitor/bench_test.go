@@ -104,7 +104,8 @@ func cpuTime(who int) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkListBranches measures one poll's ref listing with go-git over
+// BenchmarkListBranches measures one poll's ref listing (lean v0, v2
+// ls-refs, go-git) over
 // loopback git:// and HTTP (kept alive, server in another process), with
 // `git ls-remote` against the same servers as the baseline. cpu-ns/op is
 // this process's CPU; child-cpu-ns/op is that of the git processes a
@@ -119,53 +120,110 @@ func BenchmarkListBranches(b *testing.B) {
 		{"http", Remote{URL: startHelperHTTP(b, repo), Insecure: true, Username: user, Password: token}},
 	}
 	for _, s := range servers {
-		for _, lister := range []string{"gitmon", "go-git"} {
-			b.Run(s.name+"/"+lister, func(b *testing.B) {
-				r := open(b, s.cfg)
-				ctx := context.Background()
-				if lister == "go-git" {
-					r.lean = nil // go-git's ListContext, the fallback path
-				}
-				if got, err := r.ListBranches(ctx); err != nil || len(got) != 3 {
-					b.Fatalf("ListBranches = %v, %v", got, err)
-				}
-				b.ReportAllocs()
-				cpu := cpuTime(syscall.RUSAGE_SELF)
-				n := 0
-				for b.Loop() {
-					if _, err := r.ListBranches(ctx); err != nil {
-						b.Fatal(err)
-					}
-					n++
-				}
-				b.ReportMetric(float64(cpuTime(syscall.RUSAGE_SELF)-cpu)/float64(n), "cpu-ns/op")
-			})
+		for _, lister := range []string{"gitmon", "gitmon-v2", "go-git"} {
+			b.Run(s.name+"/"+lister, func(b *testing.B) { benchLister(b, s.cfg, lister, 3) })
 		}
 		for _, proto := range []string{"2", "0"} {
-			b.Run(s.name+"/ls-remote-v"+proto, func(b *testing.B) {
-				url := s.cfg.URL
-				if s.cfg.Password != "" {
-					url = strings.Replace(url, "://", "://"+user+":"+token+"@", 1)
-				}
-				lsRemote := func() {
-					cmd := exec.Command("git", "-c", "protocol.version="+proto, "ls-remote", "--heads", url)
-					cmd.Env = gitserver.Env()
-					out, err := cmd.Output()
-					if err != nil || strings.Count(string(out), "\n") != 3 {
-						b.Fatalf("git ls-remote: %v\n%s", err, out)
-					}
-				}
-				lsRemote()
-				b.ReportAllocs()
-				cpu, child := cpuTime(syscall.RUSAGE_SELF), cpuTime(syscall.RUSAGE_CHILDREN)
-				n := 0
-				for b.Loop() {
-					lsRemote()
-					n++
-				}
-				b.ReportMetric(float64(cpuTime(syscall.RUSAGE_SELF)-cpu)/float64(n), "cpu-ns/op")
-				b.ReportMetric(float64(cpuTime(syscall.RUSAGE_CHILDREN)-child)/float64(n), "child-cpu-ns/op")
-			})
+			b.Run(s.name+"/ls-remote-v"+proto, func(b *testing.B) { benchLsRemote(b, s.cfg, proto, 3) })
 		}
+	}
+}
+
+// watched are the branches the daemon would watch in benchRepo.
+var watched = []string{"qa", "staging", "prod"}
+
+// benchLister measures one lister: "gitmon" (the lean v0 reader),
+// "gitmon-v2" (ls-refs of the watched branches over git://),
+// "gitmon-auto" (told the watched branches, v2 once the advertisement is
+// large, as the daemon runs), or "go-git" (its ListContext, the fallback
+// path).
+func benchLister(b *testing.B, cfg Remote, lister string, branches int) {
+	if lister == "gitmon-v2" {
+		cfg.Branches = watched
+	}
+	if lister == "gitmon-auto" {
+		cfg.Branches = watched
+	}
+	r := open(b, cfg)
+	ctx := context.Background()
+	switch lister {
+	case "go-git":
+		r.lean = nil
+	case "gitmon-v2":
+		r.lean.manyRefs.Store(true) // v2 whatever the size
+	}
+	if got, err := r.ListBranches(ctx); err != nil || len(got) != branches {
+		b.Fatalf("ListBranches = %d branches, %v", len(got), err)
+	}
+	b.ReportAllocs()
+	cpu := cpuTime(syscall.RUSAGE_SELF)
+	n := 0
+	for b.Loop() {
+		if _, err := r.ListBranches(ctx); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(cpuTime(syscall.RUSAGE_SELF)-cpu)/float64(n), "cpu-ns/op")
+}
+
+// benchLsRemote measures `git -c protocol.version=proto ls-remote
+// --heads`, the baseline: child-cpu-ns/op is the git client's CPU.
+func benchLsRemote(b *testing.B, cfg Remote, proto string, branches int) {
+	url := cfg.URL
+	if cfg.Password != "" {
+		url = strings.Replace(url, "://", "://"+user+":"+token+"@", 1)
+	}
+	lsRemote := func() {
+		cmd := exec.Command("git", "-c", "protocol.version="+proto, "ls-remote", "--heads", url)
+		cmd.Env = gitserver.Env()
+		out, err := cmd.Output()
+		if err != nil || strings.Count(string(out), "\n") != branches {
+			b.Fatalf("git ls-remote: %v\n%.500s", err, out)
+		}
+	}
+	lsRemote()
+	b.ReportAllocs()
+	cpu, child := cpuTime(syscall.RUSAGE_SELF), cpuTime(syscall.RUSAGE_CHILDREN)
+	n := 0
+	for b.Loop() {
+		lsRemote()
+		n++
+	}
+	b.ReportMetric(float64(cpuTime(syscall.RUSAGE_SELF)-cpu)/float64(n), "cpu-ns/op")
+	b.ReportMetric(float64(cpuTime(syscall.RUSAGE_CHILDREN)-child)/float64(n), "child-cpu-ns/op")
+}
+
+// BenchmarkManyRefs lists a repository of three branches and many tags
+// over git://: the lean v0 reader reads every ref; told the watched
+// branches, gitmon asks for them alone with protocol v2's ls-refs. The
+// baselines are `git ls-remote --heads` over v2 (which sends
+// ref-prefix refs/heads/) and v0, against the same server.
+func BenchmarkManyRefs(b *testing.B) {
+	for _, tags := range []int{300, 1000, 100000} {
+		b.Run(fmt.Sprintf("tags=%d", tags), func(b *testing.B) {
+			repo := benchRepo(b)
+			tip := repo.Head("qa")
+			var refs strings.Builder
+			for i := range tags {
+				fmt.Fprintf(&refs, "create refs/tags/t%06d %s\n", i, tip)
+			}
+			for _, args := range [][]string{{"update-ref", "--stdin"}, {"pack-refs", "--all"}} {
+				cmd := exec.Command("git", args...)
+				cmd.Dir = repo.Bare
+				cmd.Env = gitserver.Env()
+				cmd.Stdin = strings.NewReader(refs.String())
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("git %v: %v\n%s", args, err, out)
+				}
+			}
+			cfg := Remote{URL: gitserver.Daemon(b, repo), Insecure: true}
+			for _, lister := range []string{"gitmon", "gitmon-v2", "gitmon-auto"} {
+				b.Run(lister, func(b *testing.B) { benchLister(b, cfg, lister, 3) })
+			}
+			for _, proto := range []string{"2", "0"} {
+				b.Run("ls-remote-v"+proto, func(b *testing.B) { benchLsRemote(b, cfg, proto, 3) })
+			}
+		})
 	}
 }

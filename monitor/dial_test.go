@@ -29,23 +29,32 @@ type relay struct {
 	silent func(n int) bool
 	// hold, when not nil, holds every answer until it is closed.
 	hold chan struct{}
+	// tap, when not nil, sees what clients send.
+	tap func([]byte)
 
 	accepted atomic.Int64
 	done     chan struct{} // closed at cleanup
 	wg       sync.WaitGroup
 }
 
-// startRelay relays to target; silent and hold are as in relay.
-func startRelay(t *testing.T, target string, silent func(n int) bool, hold chan struct{}) *relay {
+// relayOpts are a relay's silent, hold and tap.
+type relayOpts struct {
+	silent func(n int) bool
+	hold   chan struct{}
+	tap    func([]byte)
+}
+
+// startRelay relays to target, as opts say.
+func startRelay(t *testing.T, target string, opts relayOpts) *relay {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if silent == nil {
-		silent = func(int) bool { return false }
+	if opts.silent == nil {
+		opts.silent = func(int) bool { return false }
 	}
-	r := &relay{ln: ln, target: target, silent: silent, hold: hold, done: make(chan struct{})}
+	r := &relay{ln: ln, target: target, silent: opts.silent, hold: opts.hold, tap: opts.tap, done: make(chan struct{})}
 	var conns sync.Map
 	r.wg.Add(1)
 	go func() {
@@ -96,11 +105,19 @@ func (r *relay) serve(c net.Conn) {
 		}
 	}
 	go func() {
-		io.Copy(up, c)
+		var from io.Reader = c
+		if r.tap != nil {
+			from = io.TeeReader(c, tapWriter(r.tap))
+		}
+		io.Copy(up, from)
 		up.(*net.TCPConn).CloseWrite()
 	}()
 	io.Copy(c, up)
 }
+
+type tapWriter func([]byte)
+
+func (w tapWriter) Write(b []byte) (int, error) { w(b); return len(b), nil }
 
 // relayed rewrites a git:// or http:// URL to go through the relay.
 func relayed(t *testing.T, raw string, r *relay) string {
@@ -124,7 +141,7 @@ func TestDialLimitBoundsConnections(t *testing.T) {
 	daemon := gitserver.Daemon(t, repo)
 	u, _ := url.Parse(daemon)
 	hold := make(chan struct{})
-	rl := startRelay(t, u.Host, nil, hold)
+	rl := startRelay(t, u.Host, relayOpts{hold: hold})
 	limit := NewDialLimit(3)
 	var repos []*Repo
 	for i := 0; i < 12; i++ {
@@ -222,7 +239,7 @@ func TestLostConnectionCostsFirstByte(t *testing.T) {
 			}
 			opts := Options{Cache: sharedCache, Timeout: time.Hour, FirstByte: 200 * time.Millisecond}
 
-			silent := startRelay(t, u.Host, func(int) bool { return true }, nil)
+			silent := startRelay(t, u.Host, relayOpts{silent: func(int) bool { return true }})
 			rem := s.remote
 			rem.URL = relayed(t, rem.URL, silent)
 			rem.KnownHostsFile = knownHostsFor(t, rem.KnownHostsFile, u.Port(), silent)
@@ -243,7 +260,7 @@ func TestLostConnectionCostsFirstByte(t *testing.T) {
 				t.Errorf("%d connections to a silent server, want 2 (one more try)", got)
 			}
 
-			lossy := startRelay(t, u.Host, func(n int) bool { return n == 1 }, nil) // the first connection is lost
+			lossy := startRelay(t, u.Host, relayOpts{silent: func(n int) bool { return n == 1 }}) // the first connection is lost
 			rem.URL = relayed(t, s.remote.URL, lossy)
 			rem.KnownHostsFile = knownHostsFor(t, s.remote.KnownHostsFile, u.Port(), lossy)
 			opts.Dir = t.TempDir()

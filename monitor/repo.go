@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,10 @@ type Remote struct {
 	// Descriptors is the glob of descriptor files (DefaultDescriptors
 	// when "").
 	Descriptors string
+	// Branches are the branches the caller watches; nil means all.
+	// ListBranches then returns those only, and over git:// asks a
+	// server that speaks protocol v2 for them alone (lsrefs.go).
+	Branches []string
 }
 
 // String shows the remote without its secrets.
@@ -116,6 +121,7 @@ type Repo struct {
 	// firstByte bounds a connection until the server's first byte.
 	firstByte time.Duration
 	dials     *DialLimit
+	branches  []string // watched; nil: all
 	secrets   []string // values scrubbed from error text
 	ca        []byte   // extra CA bundle for HTTPS
 	basic     *githttp.BasicAuth
@@ -174,6 +180,12 @@ func NewRepo(cfg Remote, opts Options) (*Repo, error) {
 	r.dials = opts.Dials
 	if r.dials == nil {
 		r.dials = processDials
+	}
+	for _, b := range cfg.Branches {
+		if err := checkBranch(b); err != nil {
+			return nil, fmt.Errorf("repository %s: %w", shown, err)
+		}
+		r.branches = append(r.branches, b)
 	}
 	if r.cache == nil {
 		r.cache = cache.NewObjectLRU(defaultCacheSize)
@@ -245,7 +257,7 @@ func NewRepo(cfg Remote, opts Options) (*Repo, error) {
 	if r.basic != nil {
 		user, pass = r.basic.Username, r.basic.Password
 	}
-	r.lean = newLeanLister(cfg.URL, r.scheme, r.ca, user, pass, r.firstByte)
+	r.lean = newLeanLister(cfg.URL, r.scheme, r.ca, user, pass, r.firstByte, r.branches)
 	if err := r.open(); err != nil {
 		return nil, fmt.Errorf("repository %s: opening its object store %s: %w", shown, opts.Dir, err)
 	}
@@ -311,6 +323,13 @@ func (r *Repo) listRefs(ctx context.Context) (map[string]string, error) {
 	}
 	if err != nil {
 		return nil, r.remoteErr(ctx, "list refs", err)
+	}
+	if r.branches != nil {
+		for b := range refs {
+			if !slices.Contains(r.branches, b) {
+				delete(refs, b)
+			}
+		}
 	}
 	return refs, nil
 }

@@ -160,7 +160,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	objects := cache.NewObjectLRU(cache.FileSize(cfg.Tuning.ObjectCache.Int64()))
 	for i := range cfg.Repositories {
 		rc := &cfg.Repositories[i]
-		g, err := monitor.NewRepo(remote(rc), monitor.Options{
+		g, err := monitor.NewRepo(remote(rc, envBranches(cfg)), monitor.Options{
 			Dir: filepath.Join(cfg.State, "git", rc.Name), Cache: objects, Timeout: cfg.Tuning.GitTimeout,
 		})
 		if err != nil {

@@ -77,7 +77,7 @@ func Plan(ctx context.Context, cfg *config.Config, o PlanOptions) ([]PlanEntry, 
 		if o.Repo != "" && rc.Name != o.Repo {
 			continue
 		}
-		g, err := monitor.NewRepo(remote(rc), monitor.Options{Dir: fmt.Sprintf("%s/%d", tmp, i), Cache: objects, Timeout: cfg.Tuning.GitTimeout})
+		g, err := monitor.NewRepo(remote(rc, nil), monitor.Options{Dir: fmt.Sprintf("%s/%d", tmp, i), Cache: objects, Timeout: cfg.Tuning.GitTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
 		}

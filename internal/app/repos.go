@@ -6,8 +6,9 @@ import (
 )
 
 // remote is what monitor needs of a configured repository: plain values,
-// its secrets already read.
-func remote(rc *config.Repository) monitor.Remote {
+// its secrets already read. branches are the ones the caller watches
+// (nil: all).
+func remote(rc *config.Repository, branches []string) monitor.Remote {
 	return monitor.Remote{
 		URL:            rc.URL,
 		Insecure:       rc.Insecure,
@@ -18,6 +19,7 @@ func remote(rc *config.Repository) monitor.Remote {
 		SSHKeyFile:     rc.Auth.SSHKey.File,
 		KnownHostsFile: rc.Auth.KnownHostsFile,
 		Descriptors:    rc.Descriptors,
+		Branches:       branches,
 	}
 }
 
@@ -30,4 +32,14 @@ func (a *App) newRepoState(rc *config.Repository, g gitRepo) *repoState {
 			polls:      a.metrics.polls.WithLabelValues(rc.Name),
 			pollErrors: a.metrics.pollErrors.WithLabelValues(rc.Name),
 		}}
+}
+
+// envBranches are the branches of every environment: all that serve
+// polls.
+func envBranches(cfg *config.Config) []string {
+	out := make([]string, 0, len(cfg.Environments))
+	for _, env := range cfg.Environments {
+		out = append(out, env.Branch)
+	}
+	return out
 }
