@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/gitmon-dev/gitmon/internal/workers"
 )
 
 // Defaults of the connection bounds.
@@ -29,86 +31,27 @@ const (
 // DialLimit bounds the ref listings in flight at once across the Repos
 // that share it, so that N repositories whose polls meet (a webhook for
 // all of them, a network that comes back) never open N connections to
-// one server at once. The zero value is not usable; use NewDialLimit.
-//
-// Listings run on the limit's own workers, at most n of them: a worker
-// starts when a listing finds none idle, and ends after workerIdle
-// without work. Besides bounding, this keeps the listing's deep call
-// stack on a few goroutines that stay grown, instead of growing (and
-// copying) the stack of each repository's poll loop afresh every poll:
-// that copying cost about a tenth of an unchanged poll's CPU.
+// one server at once. Listings run on the limit's own workers (package
+// workers): their grown stacks serve every poll, where growing each poll
+// loop's stack afresh cost about a tenth of an unchanged poll's CPU. The
+// zero value is not usable; use NewDialLimit.
 type DialLimit struct {
-	slots chan struct{} // one per live worker
-	jobs  chan func()   // unbuffered: a send is an idle worker taking it
-	// waiting, inFlight and peak are for tests and benchmarks.
-	waiting, inFlight, peak atomic.Int64
+	pool *workers.Pool
 }
-
-// workerIdle is how long an idle worker waits for the next listing.
-const workerIdle = 10 * time.Second
 
 // NewDialLimit allows n listings at once (at least 1).
 func NewDialLimit(n int) *DialLimit {
-	return &DialLimit{slots: make(chan struct{}, max(n, 1)), jobs: make(chan func())}
+	return &DialLimit{pool: workers.New(n)}
 }
 
 // processDials is the process-wide limit of Repos given none.
 var processDials = NewDialLimit(DefaultListings)
 
-// do runs f on a worker and waits for it, or returns ctx's error if ctx
-// ends before a worker is free (f then never runs).
-func (l *DialLimit) do(ctx context.Context, f func()) error {
-	done := make(chan struct{})
-	job := func() {
-		n := l.inFlight.Add(1)
-		for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
-		}
-		f()
-		l.inFlight.Add(-1)
-		close(done)
-	}
-	select {
-	case l.jobs <- job: // an idle worker
-	default:
-		select {
-		case l.slots <- struct{}{}: // room for one more worker
-			go l.work(job)
-		default:
-			l.waiting.Add(1)
-			select {
-			case l.jobs <- job:
-				l.waiting.Add(-1)
-			case l.slots <- struct{}{}:
-				l.waiting.Add(-1)
-				go l.work(job)
-			case <-ctx.Done():
-				l.waiting.Add(-1)
-				return ctx.Err()
-			}
-		}
-	}
-	<-done
-	return nil
-}
-
-// work runs job, then the jobs sent to it, until it idles out.
-func (l *DialLimit) work(job func()) {
-	defer func() { <-l.slots }()
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		job()
-		idle.Reset(workerIdle)
-		select {
-		case job = <-l.jobs:
-		case <-idle.C:
-			return
-		}
-	}
-}
+// do runs f when a slot is free, or returns ctx's error first.
+func (l *DialLimit) do(ctx context.Context, f func()) error { return l.pool.Do(ctx, f) }
 
 // Peak is the most listings that were in flight at once.
-func (l *DialLimit) Peak() int { return int(l.peak.Load()) }
+func (l *DialLimit) Peak() int { return l.pool.Peak() }
 
 // errSilent marks a connection that was made (or seemed to be) but on
 // which the server said nothing within the first-byte deadline. A fresh
@@ -136,7 +79,9 @@ func dialFirstByte(ctx context.Context, addr string, deadline time.Time, firstBy
 	if !deadline.IsZero() && deadline.Before(early) {
 		early = deadline
 	}
-	d := net.Dialer{Deadline: early}
+	// No keep-alive: these connections last one listing or fetch, and
+	// its four setsockopt calls were a tenth of a listing's syscalls.
+	d := net.Dialer{Deadline: early, KeepAlive: -1}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) && (deadline.IsZero() || time.Now().Before(deadline)) {

@@ -21,6 +21,7 @@ import (
 	"github.com/gitmon-dev/gitmon/internal/integrations/jira"
 	"github.com/gitmon-dev/gitmon/internal/notify"
 	"github.com/gitmon-dev/gitmon/internal/store"
+	"github.com/gitmon-dev/gitmon/internal/workers"
 	"github.com/gitmon-dev/gitmon/monitor"
 	"github.com/gitmon-dev/gitmon/policy"
 	"github.com/gitmon-dev/gitmon/runners"
@@ -86,6 +87,9 @@ type App struct {
 
 	seenMu sync.Mutex
 	seenAt map[string]time.Time // record id → when its tip was seen
+
+	// processing runs the polls' branch processing (poll.go).
+	processing *workers.Pool
 }
 
 // repoState is one watched repository.
@@ -158,6 +162,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a.runners = rs
 	objects := cache.NewObjectLRU(cache.FileSize(cfg.Tuning.ObjectCache.Int64()))
+	a.processing = workers.New(monitor.DefaultListings)
 	for i := range cfg.Repositories {
 		rc := &cfg.Repositories[i]
 		g, err := monitor.NewRepo(remote(rc, envBranches(cfg)), monitor.Options{

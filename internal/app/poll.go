@@ -175,24 +175,41 @@ func (a *App) poll(ctx context.Context, r *repoState) error {
 		r.poll.pollErrors.Inc()
 		return err
 	}
-	var errs []error
+	var moved []int // environments whose listing differs
 	for i := range a.cfg.Environments {
 		env := &a.cfg.Environments[i]
-		tip, present := tips[env.Branch]
-		now := listed{tip: tip, present: present}
-		if last, ok := r.poll.settled[env.Name]; ok && last == now {
-			continue
+		if last, ok := r.poll.settled[env.Name]; !ok || last != listedIn(tips, env.Branch) {
+			moved = append(moved, i)
 		}
-		delete(r.poll.settled, env.Name)
-		if err := a.processBranch(ctx, r, env, tips, seen); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	var errs []error
+	// On a processing worker: bounded (so are the fetches), and the deep
+	// calls do not grow this loop's stack (package workers).
+	werr := a.processing.Do(ctx, func() {
+		for _, i := range moved {
+			env := &a.cfg.Environments[i]
+			delete(r.poll.settled, env.Name)
+			if err := a.processBranch(ctx, r, env, tips, seen); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.poll.pollErrors.Inc()
+				errs = append(errs, fmt.Errorf("%s: %w", env.Branch, err))
+				continue
 			}
-			r.poll.pollErrors.Inc()
-			errs = append(errs, fmt.Errorf("%s: %w", env.Branch, err))
-			continue
+			r.poll.settled[env.Name] = listedIn(tips, env.Branch)
 		}
-		r.poll.settled[env.Name] = now
+	})
+	if werr != nil || ctx.Err() != nil {
+		return ctx.Err()
 	}
 	return errors.Join(errs...)
+}
+
+func listedIn(tips map[string]string, branch string) listed {
+	tip, present := tips[branch]
+	return listed{tip: tip, present: present}
 }
