@@ -80,7 +80,6 @@ func slotAfter(t time.Time, phase, interval time.Duration) time.Time {
 // off exponentially (on the same grid) while it fails. A trigger polls at
 // once; the grid stays.
 func (a *App) pollLoop(ctx context.Context, r *repoState) {
-	log := a.log.With(keyRepo, r.cfg.Name)
 	interval := a.cfg.PollInterval
 	var wait time.Duration // NoJitter: the first poll at once
 	if !a.opts.NoJitter {
@@ -117,7 +116,7 @@ func (a *App) pollLoop(ctx context.Context, r *repoState) {
 		case err != nil && failures == 0:
 			a.repoEvent(ctx, r, store.EventPollError, fmt.Sprintf("polling %s fails: %v", redact.URL(r.cfg.URL), err))
 		case err == nil && failures > 0:
-			log.Info("repository recovered", "after_failures", failures)
+			a.log.Info("repository recovered", keyRepo, r.cfg.Name, "after_failures", failures)
 			a.repoEvent(ctx, r, store.EventRecovered, fmt.Sprintf("polling %s works again after %d failed attempts", redact.URL(r.cfg.URL), failures))
 		}
 		// The next poll is the first slot after the backoff's worth of
@@ -135,7 +134,7 @@ func (a *App) pollLoop(ctx context.Context, r *repoState) {
 			wait = slotAfter(now.Add(delay-interval), r.poll.phase, interval).Sub(now)
 		}
 		if err != nil {
-			log.Warn("poll failed", keyErr, err, "retry_in", wait.Round(time.Millisecond))
+			a.log.Warn("poll failed", keyRepo, r.cfg.Name, keyErr, err, "retry_in", wait.Round(time.Millisecond))
 		}
 		t.Reset(wait) // since Go 1.23, Reset discards a stale tick
 	}
