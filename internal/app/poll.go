@@ -52,7 +52,7 @@ func (a *App) Trigger(repo string) {
 // interval instead of meeting, and a restart keeps each one's. It
 // replaces the ±10% jitter, which left the first polls of every
 // repository together at start (the Git server's accept queue overflowed
-// and 60% of the expected polls were made) and let them drift into each
+// and 36–63% of the expected polls were made) and let them drift into each
 // other later. Two daemons watching one repository under one name poll it
 // together; their other repositories stay spread.
 func phase(name string, interval time.Duration) time.Duration {
