@@ -307,12 +307,11 @@ func (r *Repo) Close() error {
 // nothing within the first-byte deadline is tried once more on a fresh
 // one, within the attempt's timeout.
 func (r *Repo) ListBranches(ctx context.Context) (map[string]string, error) {
-	var refs map[string]string
-	var err error
-	if werr := r.dials.do(ctx, func() { refs, err = r.listRefs(ctx) }); werr != nil {
-		return nil, fmt.Errorf("list refs %s: waiting for a connection slot: %w", redact.URL(r.url), werr)
+	if err := r.dials.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("list refs %s: waiting for a connection slot: %w", redact.URL(r.url), err)
 	}
-	return refs, err
+	defer r.dials.release()
+	return r.listRefs(ctx)
 }
 
 // listRefs is ListBranches's attempt, with its timeout and one more try.
