@@ -100,7 +100,7 @@ func slotAfter(t time.Time, phase, interval time.Duration) time.Time {
 // and hands each due repository to a worker of pool, and the workers,
 // which poll and queue the repository again at its next slot. No
 // goroutine or timer is held per repository, and a poll runs on a worker
-// whose stack is grown already.
+// whose stack is grown already (package workers has the figures).
 type poller struct {
 	pool *workers.Pool
 	mu   sync.Mutex

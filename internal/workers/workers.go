@@ -1,10 +1,12 @@
 // Package workers runs calls on a bounded set of goroutines. It bounds
-// how many run at once, and it keeps a deep call path (a ref listing, a
-// branch's processing) on a few goroutines whose stacks stay grown,
-// rather than on many goroutines that each grow a stack for it and keep
-// it until the collector shrinks it: with 10,000 repositories (one poll
-// loop each) one interval after start, stacks took 39 MiB instead of 60,
-// and the runtime held 156 MiB from the system instead of 277.
+// how many run at once, and it keeps a deep call path (a poll: its ref
+// listing, its branch processing) on a few goroutines whose stacks stay
+// grown, rather than on many goroutines that each grow a stack for it and
+// keep it until the collector shrinks it. The daemon's polls run on one
+// Pool: with 10,000 repositories, one interval after the start, 28
+// goroutines and under 1 MiB of stacks, and 87 MiB taken from the system,
+// where one poll loop per repository had 10,000 goroutines, 60 MiB of
+// stacks and 277 MiB.
 package workers
 
 import (
