@@ -95,7 +95,7 @@ type repoState struct {
 	trigger chan struct{} // coalescing: size 1
 	// absent are env branches this process saw missing.
 	absent map[string]bool
-	poll   pollState // the poll loop's own (poll.go)
+	poll   pollState // the poller's (poll.go)
 
 	mu       sync.Mutex
 	polled   bool
