@@ -47,10 +47,11 @@ demo: build ## run gitmon's demo on its embedded example
 
 bench: build ## every benchmark, each with its same-run baseline (a few minutes)
 	$(GO) test -run '^$$' -bench . -benchmem ./descriptors ./policy ./internal/...
-	$(GO) test -run '^$$' -bench 'ListBranches' -benchmem -benchtime 200x ./monitor
+	$(GO) test -run '^$$' -bench 'ListBranches|ManyRefs' -benchmem -benchtime 200x ./monitor
 	$(GO) test -run '^$$' -bench 'Plugin|InProcess|Exec' -benchtime 2s ./runners
 	$(GO) test -run '^$$' -bench 'DetectionLatency' -benchtime 30x ./test
 	$(GO) test -run '^$$' -bench 'Throughput1000|IdleRSS' -benchtime 1x ./test
+	$(GO) test -run '^$$' -bench 'PollSchedule' -benchtime 1x -timeout 30m ./test
 	./scripts/hostile-timing.sh $(BIN)
 
 fuzz: ## run each fuzz target for FUZZTIME

@@ -17,11 +17,14 @@ import (
 
 // The lean ref listing. A poll only needs the branch tips, which the
 // server's ref advertisement (protocol v0) states in its first screen.
-// go-git's ListContext builds a full advertisement object per poll, about
-// 1,000 allocations and 60 KiB for 50 refs; reading the pkt-lines directly
-// costs a small fraction of that. It covers git:// and smart HTTP(S);
-// other schemes, and any reply it does not fully understand, go through
-// go-git instead.
+// go-git's ListContext builds a full advertisement object per poll:
+// 1,054 allocations, 60 KiB and 784–863 µs of CPU for 50 refs over
+// git://, where reading the pkt-lines directly took 51 allocations,
+// 3.5 KiB and 355–526 µs, most of it the kernel's TCP work
+// (BenchmarkListBranches, same runs, `git ls-remote` 1.5–2.2 ms). It
+// covers git:// and smart HTTP(S), with protocol v2's ls-refs where that
+// pays (lsrefs.go, advert_http.go); other schemes, and any reply it does
+// not fully understand, go through go-git instead.
 
 // errProtocol marks a reply the lean reader does not understand.
 var errProtocol = errors.New("unexpected ref advertisement")

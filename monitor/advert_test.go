@@ -53,7 +53,7 @@ func TestLeanListingAgreesWithGoGit(t *testing.T) {
 				t.Fatal(err)
 			}
 			auth, _, _ := r.transport(context.Background())
-			refs, err := r.lister.ListContext(context.Background(), &git.ListOptions{Auth: auth, PeelingOption: git.IgnorePeeled})
+			refs, err := r.goGitLister().ListContext(context.Background(), &git.ListOptions{Auth: auth, PeelingOption: git.IgnorePeeled})
 			if err != nil {
 				t.Fatal(err)
 			}

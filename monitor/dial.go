@@ -7,8 +7,6 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
-
-	"github.com/gitmon-dev/gitmon/internal/workers"
 )
 
 // Defaults of the connection bounds.
@@ -31,27 +29,48 @@ const (
 // DialLimit bounds the ref listings in flight at once across the Repos
 // that share it, so that N repositories whose polls meet (a webhook for
 // all of them, a network that comes back) never open N connections to
-// one server at once. Listings run on the limit's own workers (package
-// workers): their grown stacks serve every poll, where growing each poll
-// loop's stack afresh cost about a tenth of an unchanged poll's CPU. The
-// zero value is not usable; use NewDialLimit.
+// one server at once. The zero value is not usable; use NewDialLimit.
 type DialLimit struct {
-	pool *workers.Pool
+	slots chan struct{}
+	// waiting, inFlight and peak are for tests and benchmarks.
+	waiting, inFlight, peak atomic.Int64
 }
 
 // NewDialLimit allows n listings at once (at least 1).
 func NewDialLimit(n int) *DialLimit {
-	return &DialLimit{pool: workers.New(n)}
+	return &DialLimit{slots: make(chan struct{}, max(n, 1))}
 }
 
 // processDials is the process-wide limit of Repos given none.
 var processDials = NewDialLimit(DefaultListings)
 
-// do runs f when a slot is free, or returns ctx's error first.
-func (l *DialLimit) do(ctx context.Context, f func()) error { return l.pool.Do(ctx, f) }
+// acquire waits for a slot, or for ctx.
+func (l *DialLimit) acquire(ctx context.Context) error {
+	select {
+	case l.slots <- struct{}{}:
+	default:
+		l.waiting.Add(1)
+		select {
+		case l.slots <- struct{}{}:
+			l.waiting.Add(-1)
+		case <-ctx.Done():
+			l.waiting.Add(-1)
+			return ctx.Err()
+		}
+	}
+	n := l.inFlight.Add(1)
+	for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
+	}
+	return nil
+}
+
+func (l *DialLimit) release() {
+	l.inFlight.Add(-1)
+	<-l.slots
+}
 
 // Peak is the most listings that were in flight at once.
-func (l *DialLimit) Peak() int { return l.pool.Peak() }
+func (l *DialLimit) Peak() int { return int(l.peak.Load()) }
 
 // errSilent marks a connection that was made (or seemed to be) but on
 // which the server said nothing within the first-byte deadline. A fresh

@@ -163,7 +163,7 @@ func TestDialLimitBoundsConnections(t *testing.T) {
 		}()
 	}
 	waitUntil(t, "3 connections made and 9 listings waiting for a slot", func() bool {
-		return rl.accepted.Load() >= 3 && limit.pool.Waiting() == 9
+		return rl.accepted.Load() >= 3 && limit.waiting.Load() == 9
 	})
 	if got := rl.accepted.Load(); got != 3 {
 		t.Errorf("%d connections open at once, want the bound, 3", got)
@@ -197,10 +197,10 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // when its context ends, saying why.
 func TestDialLimitWaitEndsWithContext(t *testing.T) {
 	limit := NewDialLimit(1)
-	hold := make(chan struct{})
-	defer close(hold)
-	go limit.do(context.Background(), func() { <-hold })
-	waitUntil(t, "the one slot taken", func() bool { return limit.pool.InFlight() == 1 })
+	if err := limit.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer limit.release()
 	r, err := NewRepo(Remote{URL: "git://127.0.0.1:9/r.git", Insecure: true}, Options{Dir: t.TempDir(), Dials: limit})
 	if err != nil {
 		t.Fatal(err)

@@ -128,9 +128,12 @@ type Repo struct {
 	sshUser   string
 	sshKey    ssh.Signer
 	hosts     []string // known_hosts files; nil means the user's and the system's
-	lister    *git.Remote
-	lean      *leanLister // nil: go-git lists refs
-	files     glob        // the descriptors, checked after each fetch
+	// lister is go-git's ref listing, made on first use: the lean
+	// reader (advert.go) serves git:// and HTTP without it.
+	listerOnce sync.Once
+	lister     *git.Remote
+	lean       *leanLister // nil: go-git lists refs
+	files      glob        // the descriptors, checked after each fetch
 
 	dir   string
 	cache cache.Object
@@ -252,7 +255,6 @@ func NewRepo(cfg Remote, opts Options) (*Repo, error) {
 	default:
 		return nil, fmt.Errorf("repository %s: unsupported transport %q", shown, r.scheme)
 	}
-	r.lister = git.NewRemote(memory.NewStorage(), &gitconfig.RemoteConfig{Name: remoteName, URLs: []string{cfg.URL}})
 	var user, pass string
 	if r.basic != nil {
 		user, pass = r.basic.Username, r.basic.Password
@@ -305,12 +307,11 @@ func (r *Repo) Close() error {
 // nothing within the first-byte deadline is tried once more on a fresh
 // one, within the attempt's timeout.
 func (r *Repo) ListBranches(ctx context.Context) (map[string]string, error) {
-	var refs map[string]string
-	var err error
-	if werr := r.dials.do(ctx, func() { refs, err = r.listRefs(ctx) }); werr != nil {
-		return nil, fmt.Errorf("list refs %s: waiting for a connection slot: %w", redact.URL(r.url), werr)
+	if err := r.dials.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("list refs %s: waiting for a connection slot: %w", redact.URL(r.url), err)
 	}
-	return refs, err
+	defer r.dials.release()
+	return r.listRefs(ctx)
 }
 
 // listRefs is ListBranches's attempt, with its timeout and one more try.
@@ -347,7 +348,7 @@ func (r *Repo) listOnce(ctx context.Context) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	refs, err := r.lister.ListContext(ctx, &git.ListOptions{
+	refs, err := r.goGitLister().ListContext(ctx, &git.ListOptions{
 		Auth:          auth,
 		CABundle:      r.ca,
 		ProxyOptions:  proxy,
@@ -366,6 +367,14 @@ func (r *Repo) listOnce(ctx context.Context) (map[string]string, error) {
 		}
 	}
 	return branches, nil
+}
+
+// goGitLister is go-git's ref listing of the remote.
+func (r *Repo) goGitLister() *git.Remote {
+	r.listerOnce.Do(func() {
+		r.lister = git.NewRemote(memory.NewStorage(), &gitconfig.RemoteConfig{Name: remoteName, URLs: []string{r.url}})
+	})
+	return r.lister
 }
 
 // trackingRef is where Fetch keeps branch's tip.

@@ -21,7 +21,6 @@ import (
 	"github.com/gitmon-dev/gitmon/internal/integrations/jira"
 	"github.com/gitmon-dev/gitmon/internal/notify"
 	"github.com/gitmon-dev/gitmon/internal/store"
-	"github.com/gitmon-dev/gitmon/internal/workers"
 	"github.com/gitmon-dev/gitmon/monitor"
 	"github.com/gitmon-dev/gitmon/policy"
 	"github.com/gitmon-dev/gitmon/runners"
@@ -88,8 +87,8 @@ type App struct {
 	seenMu sync.Mutex
 	seenAt map[string]time.Time // record id → when its tip was seen
 
-	// processing runs the polls' branch processing (poll.go).
-	processing *workers.Pool
+	// poller runs the repositories' polls (poll.go).
+	poller *poller
 }
 
 // repoState is one watched repository.
@@ -99,7 +98,7 @@ type repoState struct {
 	trigger chan struct{} // coalescing: size 1
 	// absent are env branches this process saw missing.
 	absent map[string]bool
-	poll   pollState // the poll loop's own (poll.go)
+	poll   pollState // the poller's (poll.go)
 
 	mu       sync.Mutex
 	polled   bool
@@ -162,7 +161,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a.runners = rs
 	objects := cache.NewObjectLRU(cache.FileSize(cfg.Tuning.ObjectCache.Int64()))
-	a.processing = workers.New(monitor.DefaultListings)
+	a.poller = newPoller()
 	for i := range cfg.Repositories {
 		rc := &cfg.Repositories[i]
 		g, err := monitor.NewRepo(remote(rc, envBranches(cfg)), monitor.Options{
@@ -227,13 +226,11 @@ func (a *App) Run(ctx context.Context) error {
 	}()
 
 	var wg sync.WaitGroup
-	for _, r := range a.repos {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.pollLoop(ctx, r)
-		}()
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.pollRepos(ctx)
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

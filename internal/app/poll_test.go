@@ -108,7 +108,8 @@ func (s *stampRepo) times() []time.Time {
 func loopApp(t *testing.T, n int, interval time.Duration) (*App, []*stampRepo) {
 	t.Helper()
 	a := &App{cfg: &config.Config{PollInterval: interval, Tuning: config.Tuning{BackoffMax: time.Hour}},
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: newMetrics(), now: time.Now, store: nopStore{}}
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: newMetrics(), now: time.Now, store: nopStore{},
+		poller: newPoller()}
 	var fakes []*stampRepo
 	for i := range n {
 		f := &stampRepo{}
@@ -119,20 +120,15 @@ func loopApp(t *testing.T, n int, interval time.Duration) (*App, []*stampRepo) {
 	return a, fakes
 }
 
-// runLoops runs every repository's poll loop for d, in the bubble.
+// runLoops polls every repository for d, in the bubble.
 func runLoops(a *App, d time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, r := range a.repos {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.pollLoop(ctx, r)
-		}()
-	}
+	done := make(chan struct{})
+	go func() { a.pollRepos(ctx); close(done) }()
 	time.Sleep(d) // the bubble's clock
 	cancel()
-	wg.Wait()
+	<-done
+	time.Sleep(time.Minute) // the idle workers end
 }
 
 // TestFirstPollsSpreadOverTheInterval: 200 repositories started together
@@ -200,8 +196,8 @@ func TestTriggerPollsAtOnceAndCoalesces(t *testing.T) {
 		f, r := fakes[0], a.repos[0]
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { a.pollLoop(ctx, r); close(done) }()
-		defer func() { cancel(); <-done }()
+		go func() { a.pollRepos(ctx); close(done) }()
+		defer func() { cancel(); <-done; time.Sleep(time.Minute) }()
 
 		first := slotAfter(time.Now(), r.poll.phase, interval)
 		time.Sleep(first.Sub(time.Now()) + interval/4)
@@ -245,8 +241,8 @@ func TestBackoffKeepsThePhase(t *testing.T) {
 		f.err = errors.New("server down")
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { a.pollLoop(ctx, a.repos[0]); close(done) }()
-		defer func() { cancel(); <-done }()
+		go func() { a.pollRepos(ctx); close(done) }()
+		defer func() { cancel(); <-done; time.Sleep(time.Minute) }()
 		time.Sleep(16 * interval)
 		synctest.Wait()
 		f.mu.Lock()
@@ -278,3 +274,24 @@ func TestBackoffKeepsThePhase(t *testing.T) {
 type nopStore struct{ store.Store }
 
 func (nopStore) AddEvent(context.Context, store.Event) error { return nil }
+
+// TestTriggerBeforeStart: a webhook that comes before polling starts is
+// answered by a poll at the start, not at the repository's phase.
+func TestTriggerBeforeStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, fakes := loopApp(t, 2, time.Hour)
+		a.Trigger(a.repos[0].cfg.Name)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		start := time.Now()
+		go func() { a.pollRepos(ctx); close(done) }()
+		defer func() { cancel(); <-done; time.Sleep(time.Minute) }()
+		synctest.Wait()
+		if calls := fakes[0].times(); len(calls) != 1 || !calls[0].Equal(start) {
+			t.Fatalf("the triggered repository polled at %v, want once at the start %v", calls, start)
+		}
+		if calls := fakes[1].times(); len(calls) != 0 {
+			t.Fatalf("the other repository polled at %v, before its phase", calls)
+		}
+	})
+}

@@ -27,6 +27,7 @@ func remote(rc *config.Repository, branches []string) monitor.Remote {
 func (a *App) newRepoState(rc *config.Repository, g gitRepo) *repoState {
 	return &repoState{cfg: rc, git: g, trigger: make(chan struct{}, 1), absent: map[string]bool{},
 		poll: pollState{
+			index:      -1,
 			phase:      phase(rc.Name, a.cfg.PollInterval),
 			settled:    map[string]listed{},
 			polls:      a.metrics.polls.WithLabelValues(rc.Name),
