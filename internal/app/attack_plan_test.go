@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -38,14 +37,7 @@ pipelines:
   deploy: {runner: exec, command: ["/bin/true"]}
 policy: {committers: ["*@example.com"]}
 `, filepath.Join(dir, "state"), repo.Bare, initial)
-	path := filepath.Join(dir, "gitmon.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := config.Load(path, config.Options{Mode: config.ModeServe})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, dir, cfgText)
 	s, err := store.Open(context.Background(), cfg.State, store.Options{Lock: true})
 	if err != nil {
 		t.Fatal(err)

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"testing"
 
-	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/monitor"
 )
@@ -187,14 +185,7 @@ pipelines:
   deploy: {runner: exec, command: ["/bin/true"]}
 policy: {committers: ["*@example.com"]%s}
 `, filepath.Join(dir, "state"), filepath.Join(dir, "unused.git"), policyYAML)
-	path := filepath.Join(dir, "gitmon.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := config.Load(path, config.Options{Mode: config.ModeServe})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, dir, cfgText)
 	a, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Listener: localListener(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -157,7 +157,15 @@ type crashRig struct {
 	quiet *slog.Logger
 }
 
+// newCrashRig releases through two stages, deploy and smoke.
 func newCrashRig(t *testing.T) *crashRig {
+	t.Helper()
+	return newCrashRigEnv(t, `{name: qa, branch: qa, release: [deploy, smoke]}`, `{committers: ["*@example.com"]}`)
+}
+
+// newCrashRigEnv is a repository with services a and b at 1.0.0, and a
+// config of one environment and policy (YAML flow lines), baselined.
+func newCrashRigEnv(t *testing.T, env, pol string) *crashRig {
 	t.Helper()
 	repo := gitserver.NewRepo(t)
 	repo.WriteFile("services/a.yaml", tDescriptor("a", "1.0.0"))
@@ -170,26 +178,110 @@ tuning: {concurrency: 1, shutdown_grace: 50ms}
 repositories:
   - {name: deployments, url: %q}
 environments:
-  - {name: qa, branch: qa, release: [deploy, smoke]}
+  - %s
 pipelines:
   deploy: {runner: exec, command: ["/bin/true"]}
   smoke: {runner: exec, command: ["/bin/true"]}
-policy: {committers: ["*@example.com"]}
-`, filepath.Join(dir, "state"), repo.Bare)
-	path := filepath.Join(dir, "gitmon.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := config.Load(path, config.Options{Mode: config.ModeServe})
-	if err != nil {
-		t.Fatal(err)
-	}
+policy: %s
+`, filepath.Join(dir, "state"), repo.Bare, env, pol)
+	cfg := testConfig(t, dir, cfgText)
 	rig := &crashRig{t: t, repo: repo, cfg: cfg, log: &ranLog{ran: map[string]int{}},
 		quiet: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	// Baseline once, then keep that state folder as the starting point.
 	rig.base = cfg.State
 	rig.run(rig.base, 0, func(s *crashStore) bool { return rig.branchAt(s, repo.Head("qa")) })
 	return rig
+}
+
+// crashEveryWrite stops gitmon after each durable write of processing tip
+// in turn, restarts it, and checks SPEC §5 Crashes for services a and b:
+// one record each with the given action and stage count, no stage run
+// twice, succeeded only if every stage ran and succeeded, failed only with
+// an interrupted stage, and last good as okGood says (the version a
+// succeeded record leaves; "" none) or as the baseline left it.
+func crashEveryWrite(t *testing.T, rig *crashRig, tip, action string, stages int, okGood string) int64 {
+	t.Helper()
+	state := filepath.Join(t.TempDir(), "state")
+	copyDir(t, rig.base, state)
+	clean := rig.run(state, 0, func(s *crashStore) bool { return rig.branchAt(s, tip) })
+	total := clean.writes.Load()
+	t.Logf("crash points: %d durable writes", total)
+	for n := int64(1); n <= total; n++ {
+		rig.log.ran = map[string]int{}
+		state := filepath.Join(t.TempDir(), "state")
+		copyDir(t, rig.base, state)
+		rig.run(state, n, func(s *crashStore) bool { return rig.branchAt(s, tip) })
+		rig.run(state, 0, func(s *crashStore) bool { return rig.branchAt(s, tip) })
+		ctx := context.Background()
+		st, err := store.Open(ctx, state, store.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := st.Records(ctx, store.Filter{Repository: "deployments", Environment: "qa"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, svc := range []string{"a", "b"} {
+			fail := func(format string, args ...any) {
+				t.Errorf("crash after write %d/%d, service %s: %s", n, total, svc, fmt.Sprintf(format, args...))
+			}
+			var mine []*store.Record
+			for _, r := range recs {
+				if r.Service == svc && r.Commit == tip {
+					mine = append(mine, r)
+				}
+			}
+			if len(mine) != 1 {
+				fail("%d records for the commit, want 1", len(mine))
+				continue
+			}
+			rec := mine[0]
+			if rec.Action != action {
+				fail("action %q, want %q", rec.Action, action)
+			}
+			if len(rec.Stages) != stages {
+				fail("%d stages, want %d", len(rec.Stages), stages)
+			}
+			allRan, interrupted := true, false
+			for _, stg := range rec.Stages {
+				runs := rig.log.runs(tip[:8] + "/" + svc + "/" + stg.Name)
+				if runs > 1 {
+					fail("stage %s ran %d times", stg.Name, runs)
+				}
+				if stg.Status == store.StageSucceeded && runs != 1 {
+					fail("stage %s is succeeded but ran %d times", stg.Name, runs)
+				}
+				allRan = allRan && stg.Status == store.StageSucceeded
+				interrupted = interrupted || stg.Status == store.StageInterrupted
+			}
+			want := "1.0.0"
+			switch rec.Status {
+			case store.StatusSucceeded:
+				if !allRan {
+					fail("succeeded although not every stage ran and succeeded: %+v", rec.Stages)
+				}
+				want = okGood
+			case store.StatusFailed:
+				if !interrupted {
+					fail("failed with no interrupted stage: %+v", rec.Stages)
+				}
+			default:
+				fail("status %s after restart", rec.Status)
+			}
+			sv, err := st.Service(ctx, "deployments", "qa", svc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if sv.LastGood != nil {
+				got = sv.LastGood.Version
+			}
+			if got != want {
+				fail("last good %q, want %q (record %s)", got, want, rec.Status)
+			}
+		}
+		st.Close()
+	}
+	return total
 }
 
 // run starts an App on state with a store that dies after write n (0:
@@ -285,97 +377,9 @@ func TestCrashAtEveryWriteOfARelease(t *testing.T) {
 	rig.repo.WriteFile("services/a.yaml", tDescriptor("a", "1.1.0"))
 	rig.repo.WriteFile("services/b.yaml", tDescriptor("b", "1.1.0"))
 	tip := rig.repo.Commit("qa", "bump a and b", tAlice, tAlice)
-	key := func(svc, stage string) string { return tip[:8] + "/" + svc + "/" + stage }
-
-	// Count the writes of an uninterrupted run.
-	state := filepath.Join(t.TempDir(), "state")
-	copyDir(t, rig.base, state)
-	clean := rig.run(state, 0, func(s *crashStore) bool { return rig.branchAt(s, tip) })
-	total := clean.writes.Load()
-	if total < 8 {
+	if total := crashEveryWrite(t, rig, tip, "deploy", 2, "1.1.0"); total < 8 {
 		t.Fatalf("an uninterrupted release made %d writes; want at least 8 (decide, 2×(start, stage, stage, end))", total)
 	}
-	t.Logf("crash points: %d durable writes", total)
-
-	var wrong int
-	for n := int64(1); n <= total; n++ {
-		rig.log.ran = map[string]int{}
-		state := filepath.Join(t.TempDir(), "state")
-		copyDir(t, rig.base, state)
-		rig.run(state, n, func(s *crashStore) bool { return rig.branchAt(s, tip) })
-		rig.run(state, 0, func(s *crashStore) bool { return rig.branchAt(s, tip) })
-		ctx := context.Background()
-		st, err := store.Open(ctx, state, store.Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs, err := st.Records(ctx, store.Filter{Repository: "deployments", Environment: "qa"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, svc := range []string{"a", "b"} {
-			var mine []*store.Record
-			for _, r := range recs {
-				if r.Service == svc && r.Commit == tip {
-					mine = append(mine, r)
-				}
-			}
-			fail := func(format string, args ...any) {
-				wrong++
-				t.Errorf("crash after write %d/%d, service %s: %s", n, total, svc, fmt.Sprintf(format, args...))
-			}
-			if len(mine) != 1 {
-				fail("%d records for the commit, want 1", len(mine))
-				continue
-			}
-			rec := mine[0]
-			allRan := true
-			for _, stg := range rec.Stages {
-				runs := rig.log.runs(key(svc, stg.Name))
-				if runs > 1 {
-					fail("stage %s ran %d times", stg.Name, runs)
-				}
-				if stg.Status == store.StageSucceeded && runs != 1 {
-					fail("stage %s is succeeded but ran %d times", stg.Name, runs)
-				}
-				if stg.Status != store.StageSucceeded {
-					allRan = false
-				}
-			}
-			if len(rec.Stages) != 2 {
-				fail("%d stages, want 2", len(rec.Stages))
-			}
-			switch rec.Status {
-			case store.StatusSucceeded:
-				if !allRan {
-					fail("succeeded although not every stage ran and succeeded: %+v", rec.Stages)
-				}
-			case store.StatusFailed:
-				interrupted := false
-				for _, stg := range rec.Stages {
-					interrupted = interrupted || stg.Status == store.StageInterrupted
-				}
-				if !interrupted {
-					fail("failed with no interrupted stage: %+v", rec.Stages)
-				}
-			default:
-				fail("status %s after restart", rec.Status)
-			}
-			sv, err := st.Service(ctx, "deployments", "qa", svc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := "1.0.0"
-			if rec.Status == store.StatusSucceeded {
-				want = "1.1.0"
-			}
-			if sv.LastGood == nil || sv.LastGood.Version != want {
-				fail("last good %v, want %s (record %s)", sv.LastGood, want, rec.Status)
-			}
-		}
-		st.Close()
-	}
-	t.Logf("%d crash points tried, %d wrong outcomes", total, wrong)
 }
 
 // TestFailedWriteAtAStageEndIsRetried: a stage's end that cannot be

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/runners"
 )
@@ -73,14 +71,7 @@ pipelines:
   deploy: {runner: exec, command: ["/bin/true"]}
 policy: {committers: ["*@example.com"]}
 `, filepath.Join(dir, "state"), filepath.Join(dir, "unused.git"))
-	path := filepath.Join(dir, "gitmon.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	cfg, _, err := config.Load(path, config.Options{Mode: config.ModeServe})
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg := testConfig(b, dir, cfgText)
 	ctx := context.Background()
 	a, err := New(ctx, cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Listener: localListener(b),
 		Runners: map[string]runners.Runner{"deploy": noopRunner{}}})

@@ -6,14 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/runners"
 	"github.com/gitmon-dev/gitmon/test/gitserver"
@@ -63,14 +61,7 @@ policy:
   committers: ["*@example.com"]
   changes: {allowed_ports: ["8000-8999"]}
 `, filepath.Join(dir, "state"), repo.Bare)
-	path := filepath.Join(dir, "gitmon.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := config.Load(path, config.Options{Mode: config.ModeServe})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, dir, cfgText)
 	ctx := context.Background()
 	real, err := store.Open(ctx, cfg.State, store.Options{Lock: true})
 	if err != nil {

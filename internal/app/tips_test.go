@@ -205,14 +205,7 @@ pipelines:
   deploy: {runner: exec, command: ["/bin/true"]}
 policy: {committers: ["*@example.com"]}
 `, f.state, "file://"+f.repo.Bare)
-	path := filepath.Join(dir, "gitmon.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := config.Load(path, config.Options{Mode: config.ModeServe})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, dir, cfgText)
 	f.cfg = cfg
 	f.start()
 	return f
