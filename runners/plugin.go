@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
 
+	retry "github.com/gitmon-dev/gitmon/internal/backoff"
 	"github.com/gitmon-dev/gitmon/plugins"
 )
 
@@ -322,10 +323,7 @@ func (p *Plugin) failed(l *pluginLaunch, msg string) {
 	if bmax <= 0 {
 		bmax = DefaultPluginBackoffMax
 	}
-	for i := 1; i < p.crashes && backoff < bmax; i++ {
-		backoff *= 2
-	}
-	p.notBefore = now.Add(min(backoff, bmax))
+	p.notBefore = now.Add(retry.Exponential(backoff, bmax, p.crashes))
 	maxCrashes := p.MaxCrashes
 	if maxCrashes <= 0 {
 		maxCrashes = DefaultPluginMaxCrashes

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gitmon-dev/gitmon/internal/backoff"
 	"github.com/gitmon-dev/gitmon/internal/redact"
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/internal/workers"
@@ -233,7 +234,7 @@ func (a *App) pollOnce(ctx context.Context, r *repoState) {
 	now := time.Now()
 	delay := interval
 	if next > 0 {
-		delay = backoff(interval, a.cfg.Tuning.BackoffMax, next)
+		delay = backoff.Exponential(interval, a.cfg.Tuning.BackoffMax, next)
 	}
 	at := slotAfter(now.Add(delay-interval), r.poll.phase, interval)
 	if delay < interval {
@@ -286,15 +287,6 @@ func (a *App) repoEvent(ctx context.Context, r *repoState, kind, msg string) {
 	if err != nil && ctx.Err() == nil {
 		a.log.Warn("recording an event", keyRepo, r.cfg.Name, keyErr, err)
 	}
-}
-
-// backoff is base doubled per consecutive failure, capped at max.
-func backoff(base, max time.Duration, failures int) time.Duration {
-	d := base
-	for i := 1; i < failures && d < max; i++ {
-		d *= 2
-	}
-	return min(d, max)
 }
 
 // poll lists the repository's refs once and processes every environment

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gitmon-dev/gitmon/internal/backoff"
 	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/runners"
@@ -291,7 +292,8 @@ func (h *stageHandle) Save(ctx context.Context, data json.RawMessage) error {
 // is still retried for the drain period, so that a shutdown records what
 // it interrupted, and then its error is returned.
 func (r *releaser) durably(ctx context.Context, what string, write func(context.Context) error) error {
-	var deadline <-chan time.Time
+	// Until ctx is done, retries go on for ever; then for the drain period.
+	var giveUp time.Time
 	for failures := 1; ; failures++ {
 		err := write(context.WithoutCancel(ctx))
 		if err == nil || errors.Is(err, store.ErrNotFound) {
@@ -304,19 +306,26 @@ func (r *releaser) durably(ctx context.Context, what string, write func(context.
 			r.log.Error("store call failed; retrying until it succeeds, nothing that depends on it runs meanwhile",
 				"call", what, keyErr, err)
 		}
-		t := time.NewTimer(backoff(r.retry, r.retryMax, failures))
+		if ctx.Err() != nil && giveUp.IsZero() {
+			giveUp = time.Now().Add(r.drain)
+		}
+		wait := backoff.Exponential(r.retry, r.retryMax, failures)
+		if !giveUp.IsZero() {
+			left := time.Until(giveUp)
+			if left <= 0 {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			wait = min(wait, left)
+		}
+		t := time.NewTimer(wait)
+		done := ctx.Done()
+		if !giveUp.IsZero() {
+			done = nil // draining: wait the whole backoff, never spin
+		}
 		select {
 		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			if deadline == nil {
-				deadline = time.After(r.drain)
-			}
-			select {
-			case <-deadline:
-				return fmt.Errorf("%s: %w", what, err)
-			case <-time.After(backoff(r.retry, r.retryMax, failures)):
-			}
+		case <-done:
+			t.Stop() // the drain period starts at the next failure
 		}
 	}
 }

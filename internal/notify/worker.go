@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitmon-dev/gitmon/internal/backoff"
 	"github.com/gitmon-dev/gitmon/internal/store"
 )
 
@@ -218,13 +219,7 @@ func (w *Worker) die(ctx context.Context, it store.OutboxItem, sendErr error, no
 // backoff is the wait after the attempts+1-th failure: MinBackoff ×
 // 2^attempts, at most MaxBackoff, less a random part of up to a quarter.
 func (w *Worker) backoff(attempts int) time.Duration {
-	d, max := w.minBackoff(), w.maxBackoff()
-	for i := 0; i < attempts && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
+	d := backoff.Exponential(w.minBackoff(), w.maxBackoff(), attempts+1)
 	r := rand.Float64
 	if w.Rand != nil {
 		r = w.Rand
