@@ -316,8 +316,6 @@ func commitOf(c monitor.Commit) policy.Commit {
 type services struct {
 	repo, env string
 	m         map[string]*store.Service
-	// base is the services as plan found them at the tip (tipState).
-	base map[string]store.Service
 }
 
 func newServices(repo, env string, list []store.Service) *services {

@@ -93,10 +93,10 @@ func Plan(ctx context.Context, cfg *config.Config, o PlanOptions) ([]PlanEntry, 
 // tipState stands in for a state folder in plan: the branch tip is every
 // service's last good and last attempted, nothing is claimed elsewhere and
 // nothing waits.
-type tipState struct{ svcs *services }
+type tipState struct{ base map[string]store.Service }
 
 func (t tipState) Service(_ context.Context, repo, env, service string) (store.Service, error) {
-	if sv, ok := t.svcs.base[service]; ok {
+	if sv, ok := t.base[service]; ok {
 		return sv, nil
 	}
 	return store.Service{Repository: repo, Environment: env, Service: service, Attribution: policy.Attribution{}}, nil
@@ -168,7 +168,11 @@ func planRepo(ctx context.Context, g gitRepo, rc *config.Repository, env *config
 		if svcs, err = tipServices(ctx, g, rc, env, d, base); err != nil {
 			return nil, err
 		}
-		state = tipState{svcs: svcs}
+		ts := tipState{base: make(map[string]store.Service, len(svcs.m))}
+		for name, sv := range svcs.m {
+			ts.base[name] = *sv // as found at the tip, before the walk moves svcs
+		}
+		state = ts
 	}
 	d.state, run.services = state, svcs
 
@@ -316,7 +320,6 @@ func tipServices(ctx context.Context, g gitRepo, rc *config.Repository, env *con
 		return nil, err
 	}
 	svcs := newServices(rc.Name, env.Name, nil)
-	svcs.base = map[string]store.Service{}
 	for _, f := range files {
 		sv := svcs.get(descriptors.Stem(f.Path))
 		sv.Present = true
@@ -324,7 +327,6 @@ func tipServices(ctx context.Context, g gitRepo, rc *config.Repository, env *con
 			sv.Current, sv.LastGood, sv.LastAttempted = desc, desc, desc
 			sv.Attribution.Record(commitOf(c), descriptors.Diff(nil, desc))
 		}
-		svcs.base[sv.Service] = *sv
 	}
 	return svcs, nil
 }

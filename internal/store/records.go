@@ -448,16 +448,8 @@ func (s *SQLite) EndRecord(ctx context.Context, id string, e End) error {
 				return err
 			}
 		}
-		for _, ev := range e.Events {
-			if ev.Repository == "" {
-				ev.Repository = t.repository
-			}
-			if ev.Environment == "" {
-				ev.Environment = t.environment
-			}
-			if err := insertEvent(ctx, tx, ev, now); err != nil {
-				return err
-			}
+		if err := insertEvents(ctx, tx, e.Events, t.repository, t.environment, "", now); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE records SET status = ?, finished_at = ? WHERE id = ?`,
 			e.Status, formatTime(e.At), id); err != nil {

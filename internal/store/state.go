@@ -229,19 +229,8 @@ func (s *SQLite) Apply(ctx context.Context, b Batch) error {
 		if err := supersede(ctx, tx, b.Supersede, "", now); err != nil {
 			return err
 		}
-		for _, e := range b.Events {
-			if e.Repository == "" {
-				e.Repository = b.Repository
-			}
-			if e.Environment == "" {
-				e.Environment = b.Environment
-			}
-			if e.Branch == "" {
-				e.Branch = b.Branch
-			}
-			if err := insertEvent(ctx, tx, e, now); err != nil {
-				return err
-			}
+		if err := insertEvents(ctx, tx, b.Events, b.Repository, b.Environment, b.Branch, now); err != nil {
+			return err
 		}
 		return nil
 	})
@@ -334,6 +323,26 @@ func insertEvent(ctx context.Context, tx *cachedTx, e Event, now time.Time) erro
 		commit_sha, commits, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		formatTime(e.At), e.Repository, e.Environment, e.Branch, e.Kind, e.Message, e.Commit, commits, e.Actor); err != nil {
 		return fmt.Errorf("insert %s event: %w", e.Kind, err)
+	}
+	return nil
+}
+
+// insertEvents appends events; their empty repository, environment and
+// branch are the given ones.
+func insertEvents(ctx context.Context, tx *cachedTx, evs []Event, repo, env, branch string, now time.Time) error {
+	for _, e := range evs {
+		if e.Repository == "" {
+			e.Repository = repo
+		}
+		if e.Environment == "" {
+			e.Environment = env
+		}
+		if e.Branch == "" {
+			e.Branch = branch
+		}
+		if err := insertEvent(ctx, tx, e, now); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -3,12 +3,17 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync"
 )
 
-// maxCached bounds the statements a store keeps prepared; queries built
-// with a variable number of parameters stop being cached past it.
-const maxCached = 256
+// maxCached bounds the statements a store keeps prepared; maxParams keeps
+// out the queries built with a variable number of parameters (IN lists),
+// which would fill the cache with one statement per length.
+const (
+	maxCached = 256
+	maxParams = 32
+)
 
 // stmtCache keeps the store's statements prepared on a *sql.DB: SQLite
 // spent 40% of a release's CPU parsing the same SQL again (profile of
@@ -41,7 +46,7 @@ func (c *stmtCache) prepare(ctx context.Context, qs []string) {
 		_, done := c.m[q]
 		full := len(c.m) >= maxCached
 		c.mu.Unlock()
-		if done || full {
+		if done || full || strings.Count(q, "?") > maxParams {
 			continue
 		}
 		st, err := c.db.PrepareContext(ctx, q)
