@@ -64,6 +64,7 @@ func TestSlackPermanentFailureDies(t *testing.T) {
 		{name: "HTTP 404", status: http.StatusNotFound, wantError: "404"},
 		{name: "HTTP 403", status: http.StatusForbidden, wantError: "403"},
 		{name: "HTTP 400", status: http.StatusBadRequest, wantError: "400"},
+		{name: "HTTP 408", status: http.StatusRequestTimeout, wantError: "408"}, // SPEC §9: a 4xx other than 429
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -141,7 +142,6 @@ func TestSlackRetryableFailureIsRetried(t *testing.T) {
 		{name: "HTTP 503", status: http.StatusServiceUnavailable},
 		{name: "HTTP 500", status: http.StatusInternalServerError},
 		{name: "HTTP 502", status: http.StatusBadGateway},
-		{name: "HTTP 408", status: http.StatusRequestTimeout},
 		{name: "HTTP 429 Retry-After 7", status: http.StatusTooManyRequests, wantAfter: 7 * time.Second},
 		{name: "dropped connection", status: dropConn},
 		{name: "internal_error", slackErr: "internal_error"},

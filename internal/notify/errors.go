@@ -37,10 +37,9 @@ func undecodable(what, key string, err error) error {
 }
 
 // permanentStatus reports whether an HTTP status says that the same
-// request will fail again: a 4xx other than 429 (too many requests) and
-// 408 (request timeout), which are worth a retry.
+// request will fail again: SPEC §9's "a 4xx other than 429".
 func permanentStatus(code int) bool {
-	return code >= 400 && code < 500 && code != http.StatusTooManyRequests && code != http.StatusRequestTimeout
+	return code >= 400 && code < 500 && code != http.StatusTooManyRequests
 }
 
 // RetryAfterError is a delivery failure that says when to try again,
