@@ -24,6 +24,49 @@ type Config struct {
 	Jira         JiraConfig  `yaml:"jira"`
 	Changes      ChangeRules `yaml:"changes"`
 	Signatures   Signatures  `yaml:"signatures"`
+	Promotion    Promotion   `yaml:"promotion"`
+	Windows      []Window    `yaml:"windows"`
+	BreakGlass   BreakGlass  `yaml:"break_glass"`
+}
+
+// Promotion is policy.promotion (SPEC §5 step 5): a change that touches
+// an artifact field must have succeeded upstream first.
+type Promotion struct {
+	Required bool `yaml:"required"`
+	// From is the upstream environment; the loader fills in the one
+	// listed just before when it is empty.
+	From string `yaml:"from"`
+	// Fields are the artifact: the leaf paths promoted (default: version,
+	// image). A field names itself and every leaf under it.
+	Fields []string `yaml:"fields"`
+	// Soak is how long the artifact must have run upstream since it
+	// succeeded there.
+	Soak time.Duration `yaml:"soak"`
+	// Wait is how long a record may wait for upstream before it is
+	// rejected (default: 1h).
+	Wait time.Duration `yaml:"wait"`
+}
+
+// Window is one entry of policy.windows (SPEC §5 step 6), with Argo CD's
+// sync-window semantics: a 5-field cron schedule says when the window
+// opens, Duration how long it stays open, in Timezone (default UTC).
+type Window struct {
+	Kind     string        `yaml:"kind"` // WindowAllow or WindowDeny
+	Schedule string        `yaml:"schedule"`
+	Duration time.Duration `yaml:"duration"`
+	Timezone string        `yaml:"timezone"`
+}
+
+// Kinds of a Window.
+const (
+	WindowAllow = "allow"
+	WindowDeny  = "deny"
+)
+
+// BreakGlass is policy.break_glass: a record whose ticket passes the jira
+// rule and carries one of JiraLabels is not held by windows or freezes.
+type BreakGlass struct {
+	JiraLabels []string `yaml:"jira_labels"`
 }
 
 // JiraConfig is policy.jira.
@@ -81,6 +124,7 @@ func DefaultConfig() Config {
 		Identity:    IdentityCommitter,
 		ForcePush:   ForcePushReject,
 		Jira:        JiraConfig{UnavailableTimeout: 10 * time.Minute, Approval: JiraApproval{FourEyes: true}},
+		Promotion:   Promotion{Fields: []string{"version", "image"}, Wait: time.Hour},
 	}
 }
 

@@ -38,6 +38,8 @@ const (
 	RuleCollision        = "collision"
 	RuleForcePush        = "force_push"
 	RulePaused           = "paused"
+	RulePromotion        = "promotion"
+	RuleWindow           = "window"
 )
 
 // Identity is a Git author or committer.
@@ -143,6 +145,8 @@ type Ticket struct {
 	Status string
 	// Approvers are the e-mails of the people who approved the ticket.
 	Approvers []string
+	// Labels are the ticket's labels, for break_glass.jira_labels.
+	Labels []string
 }
 
 // TicketChecker looks tickets up. Implementations return an error

@@ -16,7 +16,7 @@ const recordColumns = `seq, id, repository, environment, service, action, versio
 	commit_sha, author, committer, verified, tickets, status, phase, reasons, commits,
 	created_at, finished_at, pending_since, descriptor,
 	COALESCE((SELECT m.message FROM messages m WHERE m.repository = records.repository AND m.sha = records.commit_sha), records.message),
-	diff, emails, slack, dropped`
+	diff, emails, slack, dropped, trigger, actor, evidence, started_at, wake_at`
 
 func scanRecord(rows *sql.Rows) (*Record, error) {
 	var (
@@ -25,11 +25,13 @@ func scanRecord(rows *sql.Rows) (*Record, error) {
 		diff, emails, slack, dropped       string
 		created                            string
 		finished, pendingSince, descriptor sql.NullString
+		evidence                           string
+		started, wake                      sql.NullString
 	)
 	if err := rows.Scan(&r.Seq, &r.ID, &r.Repository, &r.Environment, &r.Service, &r.Action, &r.Version,
 		&r.PreviousVersion, &r.Commit, &r.Author, &r.Committer, &r.Verified, &tickets, &r.Status, &r.Phase,
 		&reasons, &commits, &created, &finished, &pendingSince, &descriptor, &r.Message, &diff, &emails,
-		&slack, &dropped); err != nil {
+		&slack, &dropped, &r.Trigger, &r.Actor, &evidence, &started, &wake); err != nil {
 		return nil, err
 	}
 	var d decoder
@@ -40,6 +42,9 @@ func scanRecord(rows *sql.Rows) (*Record, error) {
 	d.json(emails, &r.Emails)
 	d.json(slack, &r.Slack)
 	d.json(dropped, &r.Dropped)
+	d.json(evidence, &r.Evidence)
+	r.StartedAt = d.timePtr(started)
+	r.WakeAt = d.time(wake)
 	r.CreatedAt = d.time(sql.NullString{String: created, Valid: true})
 	r.FinishedAt = d.timePtr(finished)
 	r.PendingSince = d.time(pendingSince)
@@ -53,8 +58,21 @@ func scanRecord(rows *sql.Rows) (*Record, error) {
 	for i := range r.Commits {
 		r.Commits[i].Fields = orEmpty(r.Commits[i].Fields)
 	}
+	r.Evidence = normEvidence(r.Evidence)
 	r.Stages = []Stage{}
 	return &r, nil
+}
+
+// normEvidence gives an evidence's lists their empty form (SPEC §7: [],
+// never null).
+func normEvidence(e Evidence) Evidence {
+	e.Diff = orEmpty(e.Diff)
+	e.Tickets = orEmpty(e.Tickets)
+	for i := range e.Tickets {
+		e.Tickets[i].Approvers = orEmpty(e.Tickets[i].Approvers)
+		e.Tickets[i].Labels = orEmpty(e.Tickets[i].Labels)
+	}
+	return e
 }
 
 const stageColumns = `record_id, idx, name, runner, status, started_at, finished_at, message, output, url, run_id, handle`
@@ -185,14 +203,16 @@ func insertRecord(ctx context.Context, tx *cachedTx, r *Record) (int64, error) {
 		r.Commit, r.Author, r.Committer, r.Verified, e.json(orEmpty(r.Tickets)), r.Status, r.Phase,
 		e.json(orEmpty(r.Reasons)), e.json(normContributions(r.Commits)), formatTime(r.CreatedAt),
 		nullTimePtr(r.FinishedAt), nullTime(r.PendingSince), e.descriptor(r.Descriptor), "", // the message is kept once per commit
-		e.json(r.Diff), e.json(r.Emails), e.json(r.Slack), e.json(r.Dropped)}
+		e.json(r.Diff), e.json(r.Emails), e.json(r.Slack), e.json(r.Dropped),
+		triggerOf(r), r.Actor, e.json(normEvidence(r.Evidence)), nullTime(r.WakeAt)}
 	if e.err != nil {
 		return 0, fmt.Errorf("record %s: %w", r.ID, e.err)
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO records (id, repository, environment, service, action, version,
 		previous_version, commit_sha, author, committer, verified, tickets, status, phase, reasons, commits,
-		created_at, finished_at, pending_since, descriptor, message, diff, emails, slack, dropped)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+		created_at, finished_at, pending_since, descriptor, message, diff, emails, slack, dropped,
+		trigger, actor, evidence, wake_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		return 0, fmt.Errorf("insert record %s: %w", r.ID, err)
 	}
@@ -204,6 +224,13 @@ func insertRecord(ctx context.Context, tx *cachedTx, r *Record) (int64, error) {
 		return 0, err
 	}
 	return seq, nil
+}
+
+func triggerOf(r *Record) string {
+	if r.Trigger == "" {
+		return TriggerCommit
+	}
+	return r.Trigger
 }
 
 func normContributions(cs []policy.Contribution) []policy.Contribution {
@@ -281,13 +308,15 @@ func (s *SQLite) Decide(ctx context.Context, r *Record, supersedeIDs []string) e
 	var e encoder
 	args := []any{r.Status, r.Phase, e.json(orEmpty(r.Reasons)), nullTime(r.PendingSince),
 		e.json(orEmpty(r.Tickets)), e.json(normContributions(r.Commits)), e.json(r.Diff), e.json(r.Emails),
-		e.json(r.Slack), e.json(r.Dropped), nullTimePtr(finished), r.ID, StatusPending}
+		e.json(r.Slack), e.json(r.Dropped), nullTimePtr(finished), e.json(normEvidence(r.Evidence)),
+		nullTime(r.WakeAt), r.ID, StatusPending}
 	if e.err != nil {
 		return fmt.Errorf("decide record %s: %w", r.ID, e.err)
 	}
 	err := s.write(ctx, func(tx *cachedTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE records SET status = ?, phase = ?, reasons = ?, pending_since = ?,
-			tickets = ?, commits = ?, diff = ?, emails = ?, slack = ?, dropped = ?, finished_at = ?
+			tickets = ?, commits = ?, diff = ?, emails = ?, slack = ?, dropped = ?, finished_at = ?,
+			evidence = ?, wake_at = ?
 			WHERE id = ? AND status = ?`, args...)
 		if err != nil {
 			return err

@@ -44,8 +44,17 @@ const (
 
 // Phases of a pending record, internal to gitmon.
 const (
-	PhasePolicy = "policy" // waiting for JIRA: policy runs again
-	PhaseQueued = "queued" // allowed: waiting for the runner
+	PhasePolicy    = "policy"    // waiting for JIRA: policy runs again
+	PhaseQueued    = "queued"    // allowed: waiting for the runner
+	PhasePromotion = "promotion" // waiting for upstream (SPEC §5 step 5)
+	PhaseWindow    = "window"    // held by a window, a freeze or a halt (step 6)
+)
+
+// Triggers of a record (SPEC §7).
+const (
+	TriggerCommit  = "commit"
+	TriggerRetry   = "retry"
+	TriggerInitial = "initial"
 )
 
 // Pause reasons of a branch.
@@ -53,6 +62,10 @@ const (
 	PauseForcePush = "force_push"
 	PauseDeleted   = "deleted"
 )
+
+// ErrNotRetryable is returned by Retry when the record is no longer the
+// one to retry.
+var ErrNotRetryable = errors.New("not retryable")
 
 // ErrNotFound is returned for a missing record.
 var ErrNotFound = errors.New("not found")
@@ -77,10 +90,14 @@ type Record struct {
 	Verified        bool                  `json:"verified"`
 	Tickets         []string              `json:"tickets"`
 	Status          string                `json:"status"`
+	Trigger         string                `json:"trigger"` // Trigger*; "" reads as commit
+	Actor           string                `json:"actor"`
 	Reasons         []policy.Reason       `json:"reasons"`
 	Commits         []policy.Contribution `json:"commits"`
+	Evidence        Evidence              `json:"evidence"`
 	Stages          []Stage               `json:"stages"`
 	CreatedAt       time.Time             `json:"created_at"`
+	StartedAt       *time.Time            `json:"started_at"`
 	FinishedAt      *time.Time            `json:"finished_at"`
 
 	// Seq orders records: assigned by the store, increasing.
@@ -89,6 +106,9 @@ type Record struct {
 	Phase string `json:"-"`
 	// PendingSince is when the record first waited for JIRA.
 	PendingSince time.Time `json:"-"`
+	// WakeAt is when a record waiting at a gate is decided again (a soak
+	// or window that ends, a wait that runs out); zero: on events only.
+	WakeAt time.Time `json:"-"`
 	// Descriptor is the requested descriptor (the last good one for a
 	// remove), as runners receive it.
 	Descriptor *descriptors.Descriptor `json:"-"`
@@ -102,6 +122,57 @@ type Record struct {
 	Slack   []string `json:"-"`
 	Dropped []string `json:"-"`
 }
+
+// Evidence is what a record was decided with (SPEC §7), captured at its
+// decision.
+type Evidence struct {
+	Diff       []EvidenceChange `json:"diff"`
+	Tickets    []EvidenceTicket `json:"tickets"`
+	Upstream   *Upstream        `json:"upstream"`
+	BreakGlass bool             `json:"break_glass"`
+}
+
+// MarshalJSON writes empty lists as [] (SPEC §7).
+func (e Evidence) MarshalJSON() ([]byte, error) {
+	type plain Evidence
+	return json.Marshal(plain(normEvidence(e)))
+}
+
+// EvidenceChange is one field of the diff, last good → requested.
+type EvidenceChange struct {
+	Field string `json:"field"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+}
+
+// EvidenceTicket is a ticket as policy saw it.
+type EvidenceTicket struct {
+	Key       string    `json:"key"`
+	Status    string    `json:"status"`
+	Approvers []string  `json:"approvers"`
+	Labels    []string  `json:"labels"`
+	CheckedAt time.Time `json:"checked_at"`
+}
+
+// Upstream is the upstream record that let a promotion through.
+type Upstream struct {
+	Environment string    `json:"environment"`
+	Record      string    `json:"record"`
+	SucceededAt time.Time `json:"succeeded_at"`
+}
+
+// Freeze is an operator's hold on an environment (SPEC §6 freeze); an
+// empty Environment is a halt of every environment.
+type Freeze struct {
+	Environment string     `json:"-"`
+	Reason      string     `json:"reason"`
+	Actor       string     `json:"actor"`
+	Since       time.Time  `json:"since"`
+	Until       *time.Time `json:"until"`
+}
+
+// Active reports whether f holds releases at t.
+func (f Freeze) Active(t time.Time) bool { return f.Until == nil || t.Before(*f.Until) }
 
 // Stage is one pipeline run inside a record's release.
 type Stage struct {
@@ -148,6 +219,9 @@ const (
 	EventResume        = "resume"
 	EventUnpaused      = "unpaused"
 	EventInterrupted   = "interrupted"
+	EventFreeze        = "freeze"
+	EventUnfreeze      = "unfreeze"
+	EventRetry         = "retry"
 )
 
 // Branch is where gitmon stands on one (repository, environment) branch.
@@ -300,6 +374,26 @@ type Store interface {
 	// Resume lifts the pauses of env (of every repository when repo is
 	// empty) and records who did it; it returns the branches it unpaused.
 	Resume(ctx context.Context, env, repo, actor string) ([]Branch, error)
+
+	// Freeze sets (or replaces) the freeze of f.Environment ("" halts
+	// every environment) and records a freeze event with its actor.
+	Freeze(ctx context.Context, f Freeze) error
+	// Unfreeze lifts the freeze of env ("" lifts the halt) and records an
+	// unfreeze event; it returns the freeze it lifted, false if none.
+	Unfreeze(ctx context.Context, env, actor string) (Freeze, bool, error)
+	// Freezes returns the freezes set, expired ones included.
+	Freezes(ctx context.Context) ([]Freeze, error)
+	// PendingAfter returns the pending records whose Seq is after seq,
+	// oldest first: what another process (retry) queued.
+	PendingAfter(ctx context.Context, seq int64) ([]*Record, error)
+	// Artifact returns the records of (repo, env, service) at version,
+	// newest first, without their stages: the promotion gate's upstream.
+	Artifact(ctx context.Context, repo, env, service, version string) ([]*Record, error)
+	// Retry inserts r, a retry of the failed record of, and a retry event,
+	// in one transaction, if of is still the service's last started
+	// record and nothing of the service is pending or running; otherwise
+	// it fails with ErrNotRetryable.
+	Retry(ctx context.Context, r *Record, of string) error
 
 	Close() error
 

@@ -171,9 +171,10 @@ func TestApplyRecordFieldsRoundTrip(t *testing.T) {
 	r := &Record{
 		ID: "r1", Repository: "deployments", Environment: "qa", Service: "payments", Action: "deploy",
 		Version: "1.1.0", PreviousVersion: "1.0.0", Commit: sha(7), Author: "a@example.com", Committer: "c@example.com",
-		Tickets: []string{"OPS-1"}, Status: StatusPending, Phase: PhasePolicy,
-		Reasons: []policy.Reason{{Rule: "jira", Message: "JIRA unavailable", Commit: sha(7), Field: ""}},
-		Commits: []policy.Contribution{{Commit: sha(7), Author: "a@example.com", Committer: "c@example.com", Fields: []string{"ports", "version"}}},
+		Tickets: []string{"OPS-1"}, Status: StatusPending, Phase: PhasePolicy, Trigger: TriggerCommit,
+		Evidence: Evidence{Diff: []EvidenceChange{}, Tickets: []EvidenceTicket{}},
+		Reasons:  []policy.Reason{{Rule: "jira", Message: "JIRA unavailable", Commit: sha(7), Field: ""}},
+		Commits:  []policy.Contribution{{Commit: sha(7), Author: "a@example.com", Committer: "c@example.com", Fields: []string{"ports", "version"}}},
 		Stages: []Stage{{Name: "deploy", Runner: "exec", Status: StageSucceeded, StartedAt: &started, RunID: "run-1",
 			Handle: json.RawMessage(`{"pgid":42}`)}},
 		CreatedAt: t0, PendingSince: t0.Add(30 * time.Second), Descriptor: nw, Message: "msg\nbody",
