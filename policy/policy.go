@@ -89,6 +89,9 @@ type Change struct {
 	// PendingSince is when this record first waited on JIRA; zero if it
 	// never has.
 	PendingSince time.Time
+	// Retry says an operator asked again for a failed record (SPEC §5
+	// Retry): steps 2 and 3 do not apply to it.
+	Retry bool
 }
 
 // Decision is policy's answer.
@@ -247,6 +250,15 @@ func (e *Engine) Evaluate(ctx context.Context, ch *Change, now time.Time) Verdic
 	if pending != nil {
 		v.Reasons = append(v.Reasons, *pending)
 		return e.finish(ch, v, Pending)
+	}
+
+	if ch.Retry {
+		// A retry goes through steps 1 and 4 (and the gates after them).
+		e.checkChanges(ch, &v)
+		if len(v.Reasons) > 0 {
+			return e.finish(ch, v, Reject)
+		}
+		return e.finish(ch, v, Allow)
 	}
 
 	// 2. Skip markers.

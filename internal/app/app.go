@@ -89,6 +89,10 @@ type App struct {
 
 	// poller runs the repositories' polls (poll.go).
 	poller *poller
+	// freezes are the operators' freezes as serve last read them; waiter
+	// wakes records waiting at a gate for a time (holds.go).
+	freezes *freezeCache
+	waiter  *waiter
 }
 
 // repoState is one watched repository.
@@ -119,7 +123,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		opts.Announcer = noAnnouncer{}
 	}
 	a := &App{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now, engines: map[string]*policy.Engine{},
-		runners: map[string]runners.Runner{}, metrics: newMetrics(), seenAt: map[string]time.Time{}, secrets: cfg.Secrets()}
+		runners: map[string]runners.Runner{}, metrics: newMetrics(), seenAt: map[string]time.Time{}, secrets: cfg.Secrets(),
+		freezes: &freezeCache{}}
 
 	if ig := cfg.Integrations.Jira; ig != nil {
 		c, err := jira.New(*ig, jira.Options{Now: opts.Now, Secrets: a.secrets})
@@ -180,13 +185,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a.rel = &releaser{store: a.store, runners: a.runners, pipelines: cfg.Pipelines, env: cfg.Environment, now: a.now,
 		log: a.log, secrets: a.secrets, outputCap: int(cfg.Tuning.OutputCap.Int64()), grace: cfg.Tuning.ShutdownGrace,
 		metrics: a.metrics, announce: a.opts.Announcer, seen: a.takeSeen,
+		ended: func(ctx context.Context, rec *store.Record) {
+			a.upstreamMoved(ctx, rec.Repository, rec.Environment, rec.Service)
+		},
 		retry: 100 * time.Millisecond, retryMax: 5 * time.Second, drain: 5 * time.Second}
 	a.sched = newScheduler(schedulerDeps{Concurrency: cfg.Tuning.Concurrency, Log: a.log,
 		Start: func(ctx context.Context, id string) {
 			if err := a.rel.Run(ctx, id); err != nil && ctx.Err() == nil {
 				a.log.Error("release", keyRecord, id, keyErr, err)
 			}
-		}})
+		},
+		Admit: a.admit, Held: func(ids []string) { a.wakeNow(ids...) }})
+	a.waiter = newWaiter(waiterDeps{Now: a.now, Review: a.reviewIDs})
 	return a, nil
 }
 
@@ -201,13 +211,26 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("recovering interrupted stages: %w", err)
 	}
-	// The queue starts with what was running (it goes on) and what waits.
+	fs, err := a.store.Freezes(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the freezes: %w", err)
+	}
+	a.freezes.set(fs)
+	// The queue starts with what was running (it goes on) and what waits;
+	// records waiting at a gate for a time are woken then.
 	pending, err := a.store.Pending(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the pending records: %w", err)
 	}
+	var lastSeq int64
 	for _, rec := range append(resumed, pending...) {
 		a.sched.Add(schedItemOf(rec))
+		if rec.Phase == store.PhasePromotion || rec.Phase == store.PhaseWindow {
+			// Decided again at once: upstream, freezes and windows may
+			// have moved while gitmon was down.
+			a.waiter.Wait(rec.ID, rec.Seq, a.now())
+		}
+		lastSeq = max(lastSeq, rec.Seq)
 	}
 
 	srv, err := a.serveHTTP()
@@ -235,6 +258,15 @@ func (a *App) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		a.reviewLoop(ctx)
+	}()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a.waiter.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.operatorLoop(ctx, lastSeq)
 	}()
 	if a.worker != nil {
 		wg.Add(1)
@@ -293,7 +325,8 @@ func ruleList(r *store.Record) []string {
 // sees it: ready unless it waits for policy.
 func schedItemOf(r *store.Record) schedItem {
 	return schedItem{ID: r.ID, Seq: r.Seq, Repository: r.Repository, Environment: r.Environment, Service: r.Service,
-		Ready: r.Status == store.StatusRunning || r.Phase == store.PhaseQueued}
+		Ready: r.Status == store.StatusRunning || r.Phase == store.PhaseQueued,
+		Pass:  r.Status == store.StatusRunning || r.Evidence.BreakGlass}
 }
 
 // afterApply logs a batch's decisions, queues its pending records and
@@ -309,14 +342,13 @@ func (a *App) afterApply(ctx context.Context, b store.Batch) {
 		}
 		switch {
 		case r.Status == store.StatusPending:
-			it := schedItemOf(r)
-			a.sched.Add(it)
-			if it.Ready {
-				a.sched.Ready(r.ID) // a re-reviewed record the queue holds already
-			}
+			a.queue(r)
 		case r.Status == store.StatusRejected || r.Status == store.StatusSkipped:
 			a.sched.Remove(r.ID)
+			a.waiter.Wait(r.ID, 0, time.Time{})
 			a.opts.Announcer.Decided(ctx, r)
+			// Downstream promotions of this artifact may be rejected now.
+			a.upstreamMoved(ctx, r.Repository, r.Environment, r.Service)
 		}
 	}
 }

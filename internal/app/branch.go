@@ -56,7 +56,8 @@ func (a *App) decider(r *repoState, env *config.Environment) *decider {
 	return &decider{repo: r.cfg.Name, env: env.Name, glob: r.cfg.Descriptors, engine: a.engines[env.Name],
 		state: a.store, now: a.now, read: func(ctx context.Context, file, blob string) (*descriptors.Descriptor, error) {
 			return readDescriptor(ctx, r.git, file, blob)
-		}}
+		},
+		gate: &gate{repo: r.cfg.Name, env: env.Name, engine: a.engines[env.Name], state: serveGates{a.store, a.freezes}}}
 }
 
 // processBranch brings one environment branch of one repository up to tip.
@@ -268,6 +269,8 @@ func (run *branchRun) firstSight(ctx context.Context, tip string, st store.Branc
 	}
 	b.Events = []store.Event{a.event(r, env, store.EventBaseline, tip,
 		fmt.Sprintf("first sight of %s at %s (%s): every descriptor is requested", env.Branch, short(tip), why))}
+	run.d.trigger = store.TriggerInitial // SPEC §7: a branch's first tip requested
+	defer func() { run.d.trigger = "" }()
 	if err := a.decide(ctx, run, c, changes, &b, false); err != nil {
 		return err
 	}

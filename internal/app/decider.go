@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path"
@@ -30,6 +31,11 @@ type decider struct {
 	glob      string // the repository's descriptors glob
 	engine    *policy.Engine
 	state     deciderState
+	// gate is steps 5 and 6 (gate.go); nil passes every record, for
+	// tests of the steps before.
+	gate *gate
+	// trigger is what asks for the records made (default: commit).
+	trigger string
 	// read fetches and parses a descriptor blob.
 	read func(ctx context.Context, file, blob string) (*descriptors.Descriptor, error)
 	now  func() time.Time
@@ -127,20 +133,16 @@ func (d *decider) decide(ctx context.Context, svc *store.Service, c monitor.Comm
 	if sv.LastAttempted != nil {
 		rec.PreviousVersion = sv.LastAttempted.Version
 	}
-	applyVerdict(rec, v)
-
-	// Policy comes first; then what gitmon itself refuses.
-	if rec.Status != store.StatusRejected {
-		if reason := d.refuse(ctx, svc.Service, c.SHA, paused); reason != nil {
-			rec.Status, rec.Phase = store.StatusRejected, ""
-			rec.Reasons = []policy.Reason{*reason}
-		}
+	passed, err := d.judge(ctx, rec, ch, v, paused)
+	if err != nil {
+		return nil, nil, err
 	}
 	var sup []string
 	// A record that passed steps 1-4 supersedes the service's records
-	// that have not started; so does one already in place (a revert
-	// while a bad release waits), or the older one would start after it.
-	if rec.Status == store.StatusPending && rec.Phase == store.PhaseQueued || hasRule(rec, policy.RuleUnchanged) {
+	// that have not started, those waiting at steps 5 and 6 too; so does
+	// one already in place (a revert while a bad release waits), or the
+	// older one would start after it.
+	if passed || hasRule(rec, policy.RuleUnchanged) {
 		if sup, err = d.unstarted(ctx, svc.Service, 0); err != nil {
 			return nil, nil, err
 		}
@@ -149,9 +151,59 @@ func (d *decider) decide(ctx context.Context, svc *store.Service, c monitor.Comm
 	return rec, sup, nil
 }
 
-// review decides a pending record again (the JIRA re-review): the same
-// rules, against the service's state now, and the same refusals (paused as
-// in commit). It returns the records the new verdict supersedes.
+// judge applies a verdict of steps 1-4 to rec, then what gitmon itself
+// refuses, then the gate (steps 5 and 6). passed reports whether rec
+// passed steps 1-4 and the refusals, whatever the gate said.
+func (d *decider) judge(ctx context.Context, rec *store.Record, ch *policy.Change, v policy.Verdict, paused string) (passed bool, err error) {
+	applyVerdict(rec, v)
+	rec.Evidence = evidenceOf(v)
+	if rec.Status == store.StatusRejected {
+		return false, nil
+	}
+	if reason := d.refuse(ctx, rec.Service, rec.Commit, paused); reason != nil {
+		rec.Status, rec.Phase = store.StatusRejected, ""
+		rec.Reasons = []policy.Reason{*reason}
+		return false, nil
+	}
+	if v.Decision != policy.Allow {
+		return false, nil
+	}
+	rec.WakeAt = time.Time{}
+	if d.gate == nil {
+		return true, nil
+	}
+	g, err := d.gate.check(ctx, ch, rec, d.now())
+	if err != nil {
+		return true, err
+	}
+	rec.Evidence.Upstream, rec.Evidence.BreakGlass = g.upstream, g.breakGlass
+	if g.note != nil {
+		rec.Reasons = append(rec.Reasons, *g.note)
+	}
+	switch g.status {
+	case store.StatusPending:
+		rec.Phase, rec.WakeAt = g.phase, g.wake
+		rec.Reasons = append(rec.Reasons, *g.reason)
+	case store.StatusRejected:
+		rec.Status, rec.Phase = store.StatusRejected, ""
+		rec.Reasons = append(rec.Reasons, *g.reason)
+	}
+	return true, nil
+}
+
+// evidenceOf is what a record keeps of the verdict it was decided with.
+func evidenceOf(v policy.Verdict) store.Evidence {
+	e := store.Evidence{Diff: make([]store.EvidenceChange, 0, len(v.Diff)), Tickets: []store.EvidenceTicket{}}
+	for _, c := range v.Diff {
+		e.Diff = append(e.Diff, store.EvidenceChange{Field: c.Field, From: c.Old, To: c.New})
+	}
+	return e
+}
+
+// review decides a pending record again (the JIRA re-review, a gate that
+// may open, an upstream that moved): the same rules, against the service's
+// state now, and the same refusals (paused as in commit) and gates. It
+// returns the records the new verdict supersedes.
 func (d *decider) review(ctx context.Context, rec *store.Record, paused string) ([]string, error) {
 	sv, err := d.state.Service(ctx, rec.Repository, rec.Environment, rec.Service)
 	if err != nil {
@@ -165,19 +217,17 @@ func (d *decider) review(ctx context.Context, rec *store.Record, paused string) 
 	if rec.Action != string(policy.ActionRemove) {
 		ch.Requested = rec.Descriptor
 	}
-	applyVerdict(rec, d.engine.Evaluate(ctx, ch, d.now()))
-	if rec.Status != store.StatusRejected {
-		if reason := d.refuse(ctx, rec.Service, rec.Commit, paused); reason != nil {
-			rec.Status, rec.Phase = store.StatusRejected, ""
-			rec.Reasons = []policy.Reason{*reason}
-		}
+	ch.Retry = rec.Trigger == store.TriggerRetry
+	passed, err := d.judge(ctx, rec, ch, d.engine.Evaluate(ctx, ch, d.now()), paused)
+	if err != nil {
+		return nil, err
 	}
 	if rec.Status != store.StatusPending {
 		t := d.now()
 		rec.FinishedAt = &t
 		return nil, nil
 	}
-	if rec.Phase != store.PhaseQueued {
+	if !passed {
 		return nil, nil
 	}
 	return d.unstarted(ctx, rec.Service, rec.Seq)
@@ -263,7 +313,7 @@ func (d *decider) newRecord(c monitor.Commit, service string) *store.Record {
 		Repository: d.repo, Environment: d.env, Service: service, Action: string(policy.ActionDeploy),
 		Commit: c.SHA, Author: c.Author.Email, Committer: c.Committer.Email, Message: store.CapMessage(c.Message),
 		Tickets: []string{}, Reasons: []policy.Reason{}, Commits: []policy.Contribution{}, Stages: []store.Stage{},
-		CreatedAt: d.now(),
+		Trigger: cmp.Or(d.trigger, store.TriggerCommit), CreatedAt: d.now(),
 	}
 }
 

@@ -81,7 +81,7 @@ func Plan(ctx context.Context, cfg *config.Config, o PlanOptions) ([]PlanEntry, 
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
 		}
-		entries, err := planRepo(ctx, g, rc, env, engine, st, o.Ref, now)
+		entries, err := planRepo(ctx, g, rc, env, cfg.Environment(env.Policy.Promotion.From), engine, st, o.Ref, now)
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
 		}
@@ -107,6 +107,52 @@ func (tipState) Processed(context.Context, string, string, []string) (map[string
 	return map[string]bool{}, nil
 }
 
+// planGate is the gate plan decides with: over the store, or, without a
+// state folder, over the upstream branch's tip, which stands in for its
+// last good (the artifact there has passed; nothing else has yet).
+func planGate(ctx context.Context, g gitRepo, rc *config.Repository, env, from *config.Environment, d *decider, st store.Store, engine *policy.Engine) (*gate, error) {
+	gt := &gate{repo: rc.Name, env: env.Name, engine: engine}
+	if st != nil {
+		gt.state = st
+		return gt, nil
+	}
+	up := tipGates{}
+	p := engine.Config().Promotion
+	if p.Required && from != nil {
+		tips, err := g.ListBranches(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if tip, ok := tips[from.Branch]; ok {
+			if err := g.Fetch(ctx, from.Branch); err != nil {
+				return nil, err
+			}
+			svcs, err := tipServices(ctx, g, rc, from, d, tip)
+			if err != nil {
+				return nil, err
+			}
+			up.services = svcs.m
+		}
+	}
+	gt.state = up
+	return gt, nil
+}
+
+// tipGates are the gates' state without a state folder: the upstream tip,
+// no records, no freezes.
+type tipGates struct{ services map[string]*store.Service }
+
+func (tipGates) Artifact(context.Context, string, string, string, string) ([]*store.Record, error) {
+	return nil, nil
+}
+func (t tipGates) Service(_ context.Context, repo, env, service string) (store.Service, error) {
+	if sv, ok := t.services[service]; ok {
+		return *sv, nil
+	}
+	return store.Service{Repository: repo, Environment: env, Service: service}, nil
+}
+func (tipGates) Freezes(context.Context) ([]store.Freeze, error) { return nil, nil }
+
 // planState is what plan reads: the store's, or the tip's.
 type planState interface {
 	deciderState
@@ -118,7 +164,7 @@ type planState interface {
 // branch rules (rewrites, pauses, commits processed before) and the same
 // decider. It returns one entry per service that would get a record: its
 // last record's.
-func planRepo(ctx context.Context, g gitRepo, rc *config.Repository, env *config.Environment, engine *policy.Engine, st store.Store, ref string, now time.Time) ([]PlanEntry, error) {
+func planRepo(ctx context.Context, g gitRepo, rc *config.Repository, env, from *config.Environment, engine *policy.Engine, st store.Store, ref string, now time.Time) ([]PlanEntry, error) {
 	tips, err := g.ListBranches(ctx)
 	if err != nil {
 		return nil, err
@@ -175,6 +221,9 @@ func planRepo(ctx context.Context, g gitRepo, rc *config.Repository, env *config
 		state = ts
 	}
 	d.state, run.services = state, svcs
+	if d.gate, err = planGate(ctx, g, rc, env, from, d, st, engine); err != nil {
+		return nil, err
+	}
 
 	// The branch rules of processBranch, without their writes.
 	restored := false
@@ -247,7 +296,8 @@ func planFirstSight(ctx context.Context, g gitRepo, rc *config.Repository, env *
 	for i, f := range files {
 		changes[i] = monitor.FileChange{Path: f.Path, NewBlob: f.Blob}
 	}
-	d.state = st
+	d.state, d.trigger = st, store.TriggerInitial
+	d.gate = &gate{repo: rc.Name, env: env.Name, engine: d.engine, state: st}
 	dec, err := d.commit(ctx, newServices(rc.Name, env.Name, nil), c, changes, "", false)
 	if err != nil {
 		return nil, err

@@ -45,6 +45,8 @@ type releaser struct {
 	announce  Announcer
 	// seen returns when the tip of a record's commit was seen, once.
 	seen func(*store.Record) (time.Time, bool)
+	// ended hears about every record that ended (nil: nobody).
+	ended func(context.Context, *store.Record)
 	// retry is the first wait after a failed write (default 100ms);
 	// drain is how long writes are still retried once ctx is done.
 	retry, retryMax, drain time.Duration
@@ -207,6 +209,9 @@ func (r *releaser) runStages(ctx context.Context, rec *store.Record, from int, r
 	r.log.Info("release ended", keyRepo, rec.Repository, keyEnv, rec.Environment, keyService, rec.Service,
 		keyRecord, rec.ID, "version", rec.Version, "status", status)
 	r.announce.Finished(context.WithoutCancel(ctx), rec)
+	if r.ended != nil {
+		r.ended(context.WithoutCancel(ctx), rec)
+	}
 	return nil
 }
 

@@ -36,6 +36,9 @@ type schedItem struct {
 	Environment string
 	Service     string
 	Ready       bool // may start now (allowed, queued); false: it waits (policy pending on JIRA, a window)
+	// Pass starts it whatever Admit says: a release that goes on after a
+	// restart, or a break-glass record.
+	Pass bool
 }
 
 // schedulerDeps are what a scheduler needs.
@@ -49,6 +52,14 @@ type schedulerDeps struct {
 	// Log hears about records the scheduler refuses to start because a
 	// later one of their service started (default: discarded).
 	Log *slog.Logger
+	// Admit, when set, is asked at the moment a ready record would start
+	// (SPEC §5 step 6: a window may have closed, a freeze come, since it
+	// was queued). It is called with the scheduler's lock held, so it must
+	// be quick and must not call the scheduler. A refused record waits, not
+	// ready, and is passed to Held.
+	Admit func(schedItem) bool
+	// Held hears, outside the lock, about the records Admit refused.
+	Held func(ids []string)
 }
 
 // scheduler is the queue of pending records and the dispatcher of their
@@ -56,6 +67,8 @@ type schedulerDeps struct {
 type scheduler struct {
 	conc  int
 	start func(ctx context.Context, id string)
+	admit func(schedItem) bool
+	held  func(ids []string)
 	log   *slog.Logger
 	wake  chan struct{} // coalesced: something may be able to start
 
@@ -81,7 +94,7 @@ func newScheduler(d schedulerDeps) *scheduler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &scheduler{
-		conc: max(d.Concurrency, 1), start: d.Start, log: log, wake: make(chan struct{}, 1),
+		conc: max(d.Concurrency, 1), start: d.Start, admit: d.Admit, held: d.Held, log: log, wake: make(chan struct{}, 1),
 		ids: map[string]*schedEntry{}, services: map[svcKey]*svcQueue{},
 		branches: map[branchKey]*branchRing{}, envs: map[string]*envRing{},
 	}
@@ -141,6 +154,27 @@ func (s *scheduler) Ready(id string) {
 	}
 }
 
+// Has reports whether a record is queued or running.
+func (s *scheduler) Has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.ids[id]
+	return ok
+}
+
+// Hold makes queued records wait again (not ready): a freeze came, or a
+// decision moved them back to a gate. A running or unknown record is left
+// alone.
+func (s *scheduler) Hold(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if e := s.ids[id]; e != nil && !e.running {
+			e.Ready = false // its service leaves the rings lazily
+		}
+	}
+}
+
 // Remove forgets records that ended before they started (superseded,
 // rejected). A running or unknown record is left alone.
 func (s *scheduler) Remove(ids ...string) {
@@ -175,7 +209,9 @@ func (s *scheduler) Len() (queued, running int) {
 func (s *scheduler) Run(ctx, runCtx context.Context) {
 	defer s.wg.Wait()
 	for {
-		s.dispatch(ctx, runCtx)
+		if held := s.dispatch(ctx, runCtx); len(held) > 0 && s.held != nil {
+			s.held(held)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -184,14 +220,20 @@ func (s *scheduler) Run(ctx, runCtx context.Context) {
 	}
 }
 
-// dispatch starts releases while slots are free and records may start.
-func (s *scheduler) dispatch(ctx, runCtx context.Context) {
+// dispatch starts releases while slots are free and records may start. It
+// returns the records Admit refused.
+func (s *scheduler) dispatch(ctx, runCtx context.Context) (held []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.running < s.conc && ctx.Err() == nil {
 		q := s.next()
 		if q == nil {
-			return
+			return held
+		}
+		if h := q.head(); s.admit != nil && !h.Pass && !s.admit(h.schedItem) {
+			h.Ready = false // q left the rings in next; Ready brings it back
+			held = append(held, h.ID)
+			continue
 		}
 		e := q.pop()
 		e.running = true
@@ -201,6 +243,7 @@ func (s *scheduler) dispatch(ctx, runCtx context.Context) {
 		s.wg.Add(1)
 		go s.release(runCtx, e)
 	}
+	return held
 }
 
 // release runs one record's release and frees its service and slot.

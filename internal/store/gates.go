@@ -120,16 +120,23 @@ func (s *SQLite) PendingAfter(ctx context.Context, seq int64) ([]*Record, error)
 	return s.queryRecords(ctx, `status = ? AND seq > ?`, []any{StatusPending, seq}, "ASC", 0)
 }
 
-// Artifact returns the records of (repo, env, service) at version, newest
-// first, without their stages (records_artifact): the promotion gate reads
-// a handful of rows whatever the length of the history.
+// Artifact returns the records of (repo, env, service) at version (any
+// version when it is ""), newest first, without their stages
+// (records_artifact): with a version the promotion gate reads a handful of
+// rows whatever the length of the history.
 func (s *SQLite) Artifact(ctx context.Context, repo, env, service, version string) ([]*Record, error) {
 	sel := `SELECT ` + recordColumns + ` FROM records
 		WHERE repository = ? AND environment = ? AND service = ? AND version = ? ORDER BY seq DESC`
+	args := []any{repo, env, service, version}
+	if version == "" {
+		sel = `SELECT ` + recordColumns + ` FROM records
+			WHERE repository = ? AND environment = ? AND service = ? ORDER BY seq DESC`
+		args = args[:3]
+	}
 	var out []*Record
 	err := s.read(ctx, func(tx *cachedTx) error {
 		out = nil
-		rows, err := tx.QueryContext(ctx, sel, repo, env, service, version)
+		rows, err := tx.QueryContext(ctx, sel, args...)
 		if err != nil {
 			return err
 		}

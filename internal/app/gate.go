@@ -1,0 +1,285 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gitmon-dev/gitmon/descriptors"
+	"github.com/gitmon-dev/gitmon/internal/store"
+	"github.com/gitmon-dev/gitmon/policy"
+)
+
+// The gate is steps 5 and 6 of SPEC §5, applied to a record that passed
+// steps 1-4: the promotion gate (the artifact must have succeeded
+// upstream, soaked, and not failed there since) and the windows, freezes
+// and halts of the environment, which break-glass passes. serve, plan and
+// retry go through it inside the decider, so they agree; serve also asks
+// it again at the moment a queued release would start (open).
+
+// gateState is what the gate reads of gitmon's state: the upstream
+// environment's records of an artifact, its services (a baseline counts as
+// succeeded there), and the freezes operators set.
+type gateState interface {
+	Artifact(ctx context.Context, repo, env, service, version string) ([]*store.Record, error)
+	Service(ctx context.Context, repo, env, service string) (store.Service, error)
+	Freezes(ctx context.Context) ([]store.Freeze, error)
+}
+
+// gateResult is the gate's answer for one record.
+type gateResult struct {
+	// status is pending (it waits: phase says where) or rejected; ""
+	// passes.
+	status, phase string
+	reason        *policy.Reason
+	// wake is when a waiting record is decided again (zero: on events).
+	wake time.Time
+	// upstream is the record that let a promotion through; breakGlass
+	// says a window or freeze was passed by a ticket, named in note.
+	upstream   *store.Upstream
+	breakGlass bool
+	note       *policy.Reason
+}
+
+// gate decides steps 5 and 6 for one environment.
+type gate struct {
+	repo, env string
+	engine    *policy.Engine
+	state     gateState
+}
+
+// check applies steps 5 and 6 to ch, the change rec stands for, at now.
+func (g *gate) check(ctx context.Context, ch *policy.Change, rec *store.Record, now time.Time) (gateResult, error) {
+	res, err := g.promotion(ctx, ch, rec, now)
+	if err != nil || res.status != "" {
+		return res, err
+	}
+	held, err := g.held(ctx, ch.Commit.SHA, now)
+	if err != nil || held.status == "" {
+		held.upstream = res.upstream
+		return held, err
+	}
+	if ticket, ok := g.engine.BreakGlass(ctx, ch, now); ok {
+		return gateResult{upstream: res.upstream, breakGlass: true, note: &policy.Reason{Rule: policy.RuleWindow, Commit: ch.Commit.SHA,
+			Message: fmt.Sprintf("break-glass by %s: %s", ticket, held.reason.Message)}}, nil
+	}
+	held.upstream = res.upstream
+	return held, nil
+}
+
+// promotion is step 5.
+func (g *gate) promotion(ctx context.Context, ch *policy.Change, rec *store.Record, now time.Time) (gateResult, error) {
+	p := g.engine.Config().Promotion
+	if !p.Required || p.From == "" || ch.Action == policy.ActionRemove || ch.Requested == nil {
+		return gateResult{}, nil
+	}
+	if !touchesArtifact(descriptors.Diff(ch.LastGood, ch.Requested), p.Fields) {
+		return gateResult{}, nil // the environment's own fields: not a promotion
+	}
+	art := artifactOf(ch.Requested, p.Fields)
+	up, err := g.upstream(ctx, ch.Service, ch.Requested, p.Fields)
+	if err != nil {
+		return gateResult{}, err
+	}
+	sha := ch.Commit.SHA
+	reject := func(format string, args ...any) gateResult {
+		return gateResult{status: store.StatusRejected, reason: &policy.Reason{Rule: policy.RulePromotion, Commit: sha,
+			Field: p.Fields[0], Message: fmt.Sprintf(format, args...)}}
+	}
+	// The newest success of the artifact upstream, and what came after it.
+	var ok *store.Record
+	for i, r := range up {
+		if r.Status != store.StatusSucceeded {
+			continue
+		}
+		ok = r
+		for _, later := range up[:i] {
+			if later.Status == store.StatusFailed {
+				return reject("%s %s failed in %s after it succeeded there (record %s)", ch.Service, art, p.From, later.ID), nil
+			}
+		}
+		break
+	}
+	since := rec.CreatedAt
+	if since.IsZero() {
+		since = now
+	}
+	deadline := since.Add(p.Wait)
+	wait := func(until time.Time, format string, args ...any) gateResult {
+		if !now.Before(deadline) {
+			return reject("waited %s for %s: %s", p.Wait, p.From, fmt.Sprintf(format, args...))
+		}
+		wake := deadline
+		if !until.IsZero() && until.Before(wake) {
+			wake = until
+		}
+		msg := fmt.Sprintf(format, args...) + fmt.Sprintf("; rejected at %s if it does not pass", deadline.UTC().Format(time.RFC3339))
+		return gateResult{status: store.StatusPending, phase: store.PhasePromotion, wake: wake,
+			reason: &policy.Reason{Rule: policy.RulePromotion, Commit: sha, Field: p.Fields[0], Message: msg}}
+	}
+	if ok != nil {
+		at := *ok.FinishedAt
+		if soaked := at.Add(p.Soak); now.Before(soaked) {
+			return wait(soaked, "waiting for %s %s to soak in %s until %s (%s since it succeeded there)",
+				ch.Service, art, p.From, soaked.UTC().Format(time.RFC3339), p.Soak), nil
+		}
+		return gateResult{upstream: &store.Upstream{Environment: p.From, Record: ok.ID, SucceededAt: at}}, nil
+	}
+	// A baseline upstream is its last good without a record: it was running
+	// there before gitmon, which counts as succeeded and soaked.
+	sv, err := g.state.Service(ctx, g.repo, p.From, ch.Service)
+	if err != nil {
+		return gateResult{}, err
+	}
+	if sv.LastGood != nil && sameArtifact(sv.LastGood, ch.Requested, p.Fields) && len(up) == 0 {
+		return gateResult{}, nil
+	}
+	if len(up) > 0 {
+		last := up[0]
+		switch last.Status {
+		case store.StatusPending, store.StatusRunning:
+			return wait(time.Time{}, "waiting for %s to release %s %s (record %s is %s there)", p.From, ch.Service, art, last.ID, last.Status), nil
+		case store.StatusSkipped, store.StatusRejected, store.StatusFailed:
+			why := ""
+			if len(last.Reasons) > 0 {
+				why = ": " + last.Reasons[0].Rule
+			}
+			return reject("%s %s was %s in %s (record %s%s); it must succeed there first", ch.Service, art, last.Status, p.From, last.ID, why), nil
+		}
+	}
+	return wait(time.Time{}, "waiting for %s %s to succeed in %s, which has not released it yet", ch.Service, art, p.From), nil
+}
+
+// upstream returns the upstream records of the requested artifact, newest
+// first: the records at its version whose artifact fields are the same.
+func (g *gate) upstream(ctx context.Context, service string, req *descriptors.Descriptor, fields []string) ([]*store.Record, error) {
+	from := g.engine.Config().Promotion.From
+	version := ""
+	if fieldIn(descriptors.FieldVersion, fields) {
+		version = req.Version // the index narrows the history to this version
+	}
+	recs, err := g.state.Artifact(ctx, g.repo, from, service, version)
+	if err != nil {
+		return nil, err
+	}
+	out := recs[:0]
+	for _, r := range recs {
+		if r.Action == string(policy.ActionDeploy) && sameArtifact(r.Descriptor, req, fields) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// held is step 6 without break-glass: a freeze, a halt, or the windows.
+func (g *gate) held(ctx context.Context, sha string, now time.Time) (gateResult, error) {
+	fs, err := g.state.Freezes(ctx)
+	if err != nil {
+		return gateResult{}, err
+	}
+	if f, ok := activeFreeze(fs, g.env, now); ok {
+		msg := fmt.Sprintf("%s is frozen by %s since %s: %s", g.env, f.Actor, f.Since.UTC().Format(time.RFC3339), f.Reason)
+		if f.Environment == "" {
+			msg = fmt.Sprintf("every environment is halted by %s since %s: %s", f.Actor, f.Since.UTC().Format(time.RFC3339), f.Reason)
+		}
+		var wake time.Time
+		if f.Until != nil {
+			wake = *f.Until
+			msg += "; until " + wake.UTC().Format(time.RFC3339)
+		} else {
+			msg += "; until `gitmon unfreeze`"
+		}
+		return gateResult{status: store.StatusPending, phase: store.PhaseWindow, wake: wake,
+			reason: &policy.Reason{Rule: policy.RuleWindow, Commit: sha, Message: msg}}, nil
+	}
+	ws := g.engine.Windows().At(now)
+	if ws.Open {
+		return gateResult{}, nil
+	}
+	return gateResult{status: store.StatusPending, phase: store.PhaseWindow, wake: ws.Next,
+		reason: &policy.Reason{Rule: policy.RuleWindow, Commit: sha, Message: windowMessage(g.env, ws)}}, nil
+}
+
+// windowMessage says why a window holds env and when it may start.
+func windowMessage(env string, ws policy.WindowState) string {
+	var b strings.Builder
+	if w := ws.By; w != nil {
+		fmt.Fprintf(&b, "%s is in the deny window %q (%s, %s)", env, w.Schedule, w.Duration, zoneOf(w))
+	} else {
+		fmt.Fprintf(&b, "%s is outside its allow windows", env)
+	}
+	if ws.Next.IsZero() {
+		b.WriteString("; no window opens within a year")
+	} else {
+		fmt.Fprintf(&b, "; it may start at %s", ws.Next.UTC().Format(time.RFC3339))
+	}
+	return b.String()
+}
+
+func zoneOf(w *policy.Window) string {
+	if w.Timezone == "" {
+		return "UTC"
+	}
+	return w.Timezone
+}
+
+// activeFreeze returns the freeze that holds env at now: its own, else a
+// halt.
+func activeFreeze(fs []store.Freeze, env string, now time.Time) (store.Freeze, bool) {
+	var halt *store.Freeze
+	for i := range fs {
+		f := &fs[i]
+		if !f.Active(now) {
+			continue
+		}
+		if f.Environment == env {
+			return *f, true
+		}
+		if f.Environment == "" {
+			halt = f
+		}
+	}
+	if halt != nil {
+		return *halt, true
+	}
+	return store.Freeze{}, false
+}
+
+// touchesArtifact reports whether a diff changes one of the promotion
+// fields (a field names itself and every leaf under it).
+func touchesArtifact(diff descriptors.Changes, fields []string) bool {
+	for _, c := range diff {
+		if fieldIn(c.Field, fields) {
+			return true
+		}
+	}
+	return false
+}
+
+func fieldIn(field string, fields []string) bool {
+	for _, f := range fields {
+		if field == f || strings.HasPrefix(field, f+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// sameArtifact reports whether a and b agree on every promotion field.
+func sameArtifact(a, b *descriptors.Descriptor, fields []string) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	return !touchesArtifact(descriptors.Diff(a, b), fields)
+}
+
+// artifactOf words an artifact for reasons: its version, and its image
+// when that is a promotion field.
+func artifactOf(d *descriptors.Descriptor, fields []string) string {
+	s := d.Version
+	if fieldIn("image", fields) && d.Image != "" {
+		s += " (" + d.Image + ")"
+	}
+	return s
+}
