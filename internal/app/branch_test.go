@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
@@ -36,6 +37,11 @@ func newFakeGit() *fakeGit {
 
 // commit adds a commit on branch with files changed (content "" deletes).
 func (g *fakeGit) commit(branch, email string, files map[string]string) string {
+	return g.commitMsg(branch, email, "", files)
+}
+
+// commitMsg is commit with a message ("": "commit N").
+func (g *fakeGit) commitMsg(branch, email, msg string, files map[string]string) string {
 	g.n++
 	sum := sha1.Sum([]byte(fmt.Sprint(g.n, branch, files)))
 	sha := hex.EncodeToString(sum[:])
@@ -52,7 +58,7 @@ func (g *fakeGit) commit(branch, email string, files map[string]string) string {
 			tree[p] = c
 		}
 	}
-	c := monitor.Commit{SHA: sha, Message: fmt.Sprintf("commit %d", g.n)}
+	c := monitor.Commit{SHA: sha, Message: cmp.Or(msg, fmt.Sprintf("commit %d", g.n))}
 	if parent != "" {
 		c.Parents = []string{parent}
 	}

@@ -1,0 +1,261 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gitmon-dev/gitmon/internal/store"
+	"github.com/gitmon-dev/gitmon/policy"
+)
+
+// testClock is an injected clock that tests move.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// gateRig is qa feeding staging, whose policy is stagingPolicy, over an
+// in-memory Git and a real store, with an injected clock. Nothing runs
+// by itself: the test polls, ends upstream records and wakes the waiter.
+type gateRig struct {
+	t     *testing.T
+	a     *App
+	git   *fakeGit
+	clock *testClock
+}
+
+func newGateRig(t *testing.T, stagingPolicy string) *gateRig {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, fmt.Sprintf(`state: %s
+repositories:
+  - {name: deployments, url: %q}
+environments:
+  - {name: qa, branch: qa, release: [deploy]}
+  - {name: staging, branch: staging, release: [deploy], policy: %s}
+pipelines:
+  deploy: {runner: exec, command: ["/bin/true"]}
+policy: {committers: ["*@example.com"]}
+`, filepath.Join(dir, "state"), filepath.Join(dir, "unused.git"), stagingPolicy))
+	clock := &testClock{t: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)}
+	a, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Listener: localListener(t), Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.store.Close() })
+	g := newFakeGit()
+	a.repos[0].git = g
+	r := &gateRig{t: t, a: a, git: g, clock: clock}
+	// Both branches exist at a baseline of 1.0.0.
+	both := map[string]string{"services/pay.yaml": "service: pay\nversion: 1.0.0\n", "services/web.yaml": "service: web\nversion: 1.0.0\n"}
+	g.commit("qa", "alice@example.com", both)
+	g.commit("staging", "alice@example.com", both)
+	r.poll()
+	return r
+}
+
+func (r *gateRig) poll() {
+	r.t.Helper()
+	if err := r.a.poll(context.Background(), r.a.repos[0]); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// last returns the newest record of pay in env.
+func (r *gateRig) last(env string) *store.Record {
+	r.t.Helper()
+	recs, err := r.a.store.Records(context.Background(), store.Filter{Environment: env, Service: "pay", Limit: 1})
+	if err != nil || len(recs) == 0 {
+		r.t.Fatalf("records of pay in %s: %v, %v", env, recs, err)
+	}
+	return recs[0]
+}
+
+// release runs a pending record to status as a release would, and tells
+// serve the record ended.
+func (r *gateRig) release(rec *store.Record, status string) {
+	r.t.Helper()
+	ctx := context.Background()
+	now := r.clock.now()
+	if err := r.a.store.StartRecord(ctx, rec.ID, []store.Stage{{Name: "deploy", Runner: "exec"}}, now); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.a.store.EndRecord(ctx, rec.ID, store.End{Status: status, At: now}); err != nil {
+		r.t.Fatal(err)
+	}
+	r.a.upstreamMoved(ctx, rec.Repository, rec.Environment, rec.Service)
+}
+
+// wake decides again what the waiter holds as due now.
+func (r *gateRig) wake() {
+	ids, _ := r.a.waiter.due()
+	r.a.reviewIDs(context.Background(), ids)
+}
+
+// want checks a record's status, phase and first gate rule.
+func (r *gateRig) want(rec *store.Record, status, phase, rule string) {
+	r.t.Helper()
+	got, err := r.a.store.Record(context.Background(), rec.ID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if got.Status != status || got.Phase != phase || rule != "" && !hasRule(got, rule) || rule == "" && len(got.Reasons) > 0 && got.Status != store.StatusPending {
+		r.t.Fatalf("record %s of %s: %s/%s %v; want %s/%s rule %q", got.ID, got.Environment, got.Status, got.Phase, got.Reasons, status, phase, rule)
+	}
+}
+
+const gated = `{promotion: {required: true, from: qa}}`
+
+func TestGateSkippedUpstreamIsRejected(t *testing.T) {
+	r := newGateRig(t, gated)
+	r.git.commit("qa", "alice@example.com", map[string]string{"services/pay.yaml": "service: pay\nversion: 2.1.0\n"})
+	r.a.poll(context.Background(), r.a.repos[0])
+	// A skip marker in qa: 2.1.0 never ran there.
+	r.git.commitMsg("qa", "alice@example.com", "bump [skip deploy]", map[string]string{"services/pay.yaml": "service: pay\nversion: 2.2.0\n"})
+	r.poll()
+	if q := r.last("qa"); q.Status != store.StatusSkipped {
+		t.Fatalf("qa 2.2.0: %s", q.Status)
+	}
+	r.git.commit("staging", "alice@example.com", desc("pay", "2.2.0"))
+	r.poll()
+	r.want(r.last("staging"), store.StatusRejected, "", policy.RulePromotion)
+}
+
+func TestGateWaitsForUpstreamThenFollows(t *testing.T) {
+	r := newGateRig(t, gated)
+	r.git.commit("qa", "alice@example.com", desc("pay", "1.1.0"))
+	r.git.commit("staging", "alice@example.com", desc("pay", "1.1.0"))
+	r.poll()
+	qa, st := r.last("qa"), r.last("staging")
+	r.want(st, store.StatusPending, store.PhasePromotion, policy.RulePromotion)
+	if !r.a.sched.Has(st.ID) || r.a.admitReady(st.ID) {
+		t.Fatalf("a waiting promotion is queued not ready")
+	}
+	// Other services of staging are not held.
+	r.git.commit("staging", "alice@example.com", map[string]string{"services/web.yaml": "service: web\nversion: 1.0.0\nport: 8443\n"})
+	r.poll()
+	web, _ := r.a.store.Records(context.Background(), store.Filter{Environment: "staging", Service: "web"})
+	if len(web) != 1 || web[0].Phase != store.PhaseQueued {
+		t.Fatalf("web in staging: %+v", web)
+	}
+	r.release(qa, store.StatusSucceeded)
+	r.wake() // at once: no clock moved
+	r.want(st, store.StatusPending, store.PhaseQueued, "")
+	got, _ := r.a.store.Record(context.Background(), st.ID)
+	if got.Evidence.Upstream == nil || got.Evidence.Upstream.Record != qa.ID || got.Evidence.Upstream.Environment != "qa" {
+		t.Fatalf("evidence.upstream = %+v, want qa's record %s", got.Evidence.Upstream, qa.ID)
+	}
+}
+
+func TestGateSoak(t *testing.T) {
+	r := newGateRig(t, `{promotion: {required: true, from: qa, soak: 30m}}`)
+	r.git.commit("qa", "alice@example.com", desc("pay", "1.1.0"))
+	r.poll()
+	r.release(r.last("qa"), store.StatusSucceeded)
+	r.clock.add(10 * time.Minute)
+	r.git.commit("staging", "alice@example.com", desc("pay", "1.1.0"))
+	r.poll()
+	st := r.last("staging")
+	r.want(st, store.StatusPending, store.PhasePromotion, policy.RulePromotion)
+	got, _ := r.a.store.Record(context.Background(), st.ID)
+	if want := r.clock.now().Add(20 * time.Minute); !got.WakeAt.Equal(want) {
+		t.Fatalf("wake at %s, want the end of the soak %s", got.WakeAt, want)
+	}
+	r.clock.add(19 * time.Minute)
+	r.wake()
+	r.want(st, store.StatusPending, store.PhasePromotion, policy.RulePromotion)
+	r.clock.add(time.Minute)
+	r.wake()
+	r.want(st, store.StatusPending, store.PhaseQueued, "")
+}
+
+func TestGateStraightToGatedIsRejectedAfterWait(t *testing.T) {
+	r := newGateRig(t, `{promotion: {required: true, from: qa, wait: 10m}}`)
+	r.git.commit("staging", "alice@example.com", desc("pay", "9.9.9"))
+	r.poll()
+	st := r.last("staging")
+	r.want(st, store.StatusPending, store.PhasePromotion, policy.RulePromotion)
+	r.clock.add(10 * time.Minute)
+	r.wake()
+	r.want(st, store.StatusRejected, "", policy.RulePromotion)
+}
+
+func TestGateOwnFieldsAreNotHeld(t *testing.T) {
+	r := newGateRig(t, gated)
+	r.git.commit("staging", "alice@example.com", map[string]string{"services/pay.yaml": "service: pay\nversion: 1.0.0\ndomain: pay.staging.example.com\nport: 443\n"})
+	r.poll()
+	r.want(r.last("staging"), store.StatusPending, store.PhaseQueued, "")
+}
+
+func TestGateUpstreamFailureBlocksAgain(t *testing.T) {
+	r := newGateRig(t, gated)
+	r.git.commit("qa", "alice@example.com", desc("pay", "1.1.0"))
+	r.poll()
+	r.release(r.last("qa"), store.StatusSucceeded)
+	r.git.commit("staging", "alice@example.com", desc("pay", "1.1.0"))
+	r.poll()
+	st := r.last("staging")
+	r.want(st, store.StatusPending, store.PhaseQueued, "")
+	// qa releases the same artifact again, with another port, and fails.
+	r.git.commit("qa", "alice@example.com", map[string]string{"services/pay.yaml": "service: pay\nversion: 1.1.0\nport: 8443\n"})
+	r.poll()
+	r.release(r.last("qa"), store.StatusFailed)
+	r.wake()
+	r.want(st, store.StatusRejected, "", policy.RulePromotion)
+}
+
+func TestGateFreezeHoldsAndUnfreezeReleases(t *testing.T) {
+	r := newGateRig(t, `{}`)
+	ctx := context.Background()
+	if err := r.a.store.Freeze(ctx, store.Freeze{Environment: "staging", Reason: "incident 42", Actor: "ops@host"}); err != nil {
+		t.Fatal(err)
+	}
+	r.a.refreshFreezes(ctx)
+	r.git.commit("staging", "alice@example.com", desc("pay", "1.1.0"))
+	r.poll()
+	st := r.last("staging")
+	r.want(st, store.StatusPending, store.PhaseWindow, policy.RuleWindow)
+	if _, _, err := r.a.store.Unfreeze(ctx, "staging", "ops@host"); err != nil {
+		t.Fatal(err)
+	}
+	r.a.refreshFreezes(ctx)
+	r.wake()
+	r.want(st, store.StatusPending, store.PhaseQueued, "")
+	// A halt holds every environment, qa too, and what was queued.
+	if err := r.a.store.Freeze(ctx, store.Freeze{Reason: "stop the line", Actor: "cto@host"}); err != nil {
+		t.Fatal(err)
+	}
+	r.a.refreshFreezes(ctx)
+	r.wake()
+	r.want(st, store.StatusPending, store.PhaseWindow, policy.RuleWindow)
+	if r.a.admit(schedItemOf(r.last("staging"))) {
+		t.Fatal("admit lets a record start during a halt")
+	}
+}
+
+// admitReady reports whether the scheduler would start id now.
+func (a *App) admitReady(id string) bool {
+	a.sched.mu.Lock()
+	defer a.sched.mu.Unlock()
+	e := a.sched.ids[id]
+	return e != nil && e.Ready
+}
