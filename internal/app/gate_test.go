@@ -234,6 +234,9 @@ func TestGateFreezeHoldsAndUnfreezeReleases(t *testing.T) {
 	r.poll()
 	st := r.last("staging")
 	r.want(st, store.StatusPending, store.PhaseWindow, policy.RuleWindow)
+	if g, q := gauge(t, r.a, "gitmon_environment_frozen", "staging"), gauge(t, r.a, "gitmon_environment_frozen", "qa"); g != 1 || q != 0 {
+		t.Fatalf("gitmon_environment_frozen: staging %v, qa %v; want 1, 0", g, q)
+	}
 	if _, _, err := r.a.store.Unfreeze(ctx, "staging", "ops@host"); err != nil {
 		t.Fatal(err)
 	}

@@ -54,12 +54,21 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			paused[b.Environment] = true
 		}
 	}
-	for _, env := range c.envs {
-		v := 0.0
-		if paused[env] {
-			v = 1
-		}
-		ch <- prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, v, env)
-		ch <- prometheus.MustNewConstMetric(frozenDesc, prometheus.GaugeValue, 0, env) // freezes come with the operator commands
+	freezes, err := c.store.Freezes(ctx)
+	if err != nil {
+		c.log(err)
 	}
+	now := time.Now()
+	for _, env := range c.envs {
+		ch <- prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, gaugeOf(paused[env]), env)
+		_, frozen := activeFreeze(freezes, env, now)
+		ch <- prometheus.MustNewConstMetric(frozenDesc, prometheus.GaugeValue, gaugeOf(frozen), env)
+	}
+}
+
+func gaugeOf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
