@@ -14,8 +14,10 @@
 //
 // Every call but serverInfo needs HTTP basic auth with the configured user
 // and token. Tests control it through methods: add issues, users,
-// statuses and approvals, make it fail or drop connections, and inspect
-// what the client created.
+// statuses, labels and approvals, make it fail or drop connections, and
+// inspect what the client created. An issue's labels are served as
+// fields.labels, an array of strings ([] when it has none), as REST API
+// v2 and v3 document them.
 //
 // Tests that can run against a real instance call FromEnv: when
 // GITMON_TEST_JIRA_URL is set they get its URL and credentials instead.
@@ -211,6 +213,35 @@ func (f *Server) SetStatus(key, status string) {
 	defer f.mu.Unlock()
 	if is := f.find(key); is != nil {
 		is.Status = status
+	}
+}
+
+// SetLabels replaces an issue's labels, as an edit in JIRA would while
+// the fake runs.
+func (f *Server) SetLabels(key string, labels ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if is := f.find(key); is != nil {
+		is.Labels = slices.Clone(labels)
+	}
+}
+
+// AddLabel adds a label to an issue, unless it carries it already
+// (labels are case-sensitive when stored).
+func (f *Server) AddLabel(key, label string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if is := f.find(key); is != nil && !slices.Contains(is.Labels, label) {
+		is.Labels = append(is.Labels, label)
+	}
+}
+
+// RemoveLabel removes a label from an issue.
+func (f *Server) RemoveLabel(key, label string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if is := f.find(key); is != nil {
+		is.Labels = slices.DeleteFunc(is.Labels, func(x string) bool { return x == label })
 	}
 }
 
