@@ -140,6 +140,10 @@ type Verdict struct {
 	Slack []string
 	// Dropped are e-mail addresses left out by email_domains.
 	Dropped []string
+	// Checked are the tickets step 1 looked up, each once, as JIRA
+	// answered (the evidence of SPEC §7); a ticket JIRA could not find or
+	// answer for is not among them.
+	Checked []CheckedTicket
 }
 
 // Ticket is what JIRA says of one issue key.
@@ -366,6 +370,7 @@ func (e *Engine) checkCommits(ctx context.Context, ch *Change, v *Verdict, now t
 		}
 		subjects = append(subjects, subject{c: contributor(ch, con), fields: con.Fields})
 	}
+	l := &lookups{e: e, now: now}
 	var pending *Reason
 	for _, s := range subjects {
 		fail := func(rule, msg string) {
@@ -381,10 +386,11 @@ func (e *Engine) checkCommits(ctx context.Context, ch *Change, v *Verdict, now t
 		if who, ok := e.identityAllowed(s.c); !ok {
 			fail(RuleCommitters, fmt.Sprintf("%s %s of commit %s is not in the committers allowlist", e.cfg.Identity, who, short(s.c.SHA)))
 		}
-		if p := e.checkTickets(ctx, s.c, ch, now, fail); p != nil && pending == nil {
+		if p := e.checkTickets(ctx, l, s.c, ch, now, fail); p != nil && pending == nil {
 			pending = p
 		}
 	}
+	v.Checked = l.evidence()
 	return pending
 }
 
@@ -397,99 +403,6 @@ func (e *Engine) identityAllowed(c Commit) (string, bool) {
 		return who, true
 	}
 	return who, who != "" && matchAny(e.committers, strings.ToLower(who))
-}
-
-func (e *Engine) checkTickets(ctx context.Context, c Commit, ch *Change, now time.Time, fail func(rule, msg string)) *Reason {
-	j := e.cfg.Jira
-	if !j.Required && len(j.Statuses) == 0 && !j.Approval.Required && j.JQL == "" {
-		return nil
-	}
-	keys := TicketKeys(c.Message, j.Projects)
-	if len(keys) == 0 {
-		if j.Required {
-			fail(RuleJira, fmt.Sprintf("commit %s names no JIRA ticket%s", short(c.SHA), projectsHint(j.Projects)))
-		}
-		return nil
-	}
-	if e.tickets == nil {
-		fail(RuleJira, "JIRA tickets must be checked but no JIRA integration is configured")
-		return nil
-	}
-	var pending *Reason
-	unavailable := func(k string, err error) {
-		since := ch.PendingSince
-		if since.IsZero() {
-			since = now
-		}
-		if now.Sub(since) >= j.UnavailableTimeout {
-			fail(RuleJira, fmt.Sprintf("JIRA could not be reached for %s to check ticket %s; failing closed", j.UnavailableTimeout, k))
-		} else if pending == nil {
-			pending = &Reason{Rule: RuleJira, Commit: c.SHA,
-				Message: fmt.Sprintf("waiting for JIRA to check ticket %s (rejected after %s): %v", k, j.UnavailableTimeout, err)}
-		}
-	}
-	for _, k := range keys {
-		t, err := e.tickets.Ticket(ctx, k)
-		switch {
-		case errors.Is(err, ErrTicketNotFound):
-			fail(RuleJira, fmt.Sprintf("ticket %s of commit %s does not exist", k, short(c.SHA)))
-			continue
-		case err != nil:
-			unavailable(k, err)
-			continue
-		case len(j.Statuses) > 0 && !containsFold(j.Statuses, t.Status):
-			fail(RuleJira, fmt.Sprintf("ticket %s is %q; allowed: %s", k, t.Status, strings.Join(j.Statuses, ", ")))
-			continue
-		}
-		if j.Approval.Required {
-			if msg := approvalProblem(t, c, j.Approval.FourEyes); msg != "" {
-				fail(RuleJira, msg)
-				continue
-			}
-		}
-		if j.JQL != "" {
-			m, ok := e.tickets.(JQLMatcher)
-			if !ok {
-				fail(RuleJira, "policy.jira.jql is set but the JIRA integration cannot evaluate JQL; failing closed")
-				continue
-			}
-			match, err := m.MatchesJQL(ctx, k, j.JQL)
-			switch {
-			case errors.Is(err, ErrTicketNotFound):
-				fail(RuleJira, fmt.Sprintf("ticket %s of commit %s does not exist", k, short(c.SHA)))
-			case err != nil:
-				unavailable(k, err)
-			case !match:
-				fail(RuleJira, fmt.Sprintf("ticket %s does not match the JQL condition %q", k, j.JQL))
-			}
-		}
-	}
-	return pending
-}
-
-// approvalProblem says why ticket t does not approve commit c, or "".
-// With four eyes, an approval by the commit's committer or author does
-// not count.
-func approvalProblem(t Ticket, c Commit, fourEyes bool) string {
-	if len(t.Approvers) == 0 {
-		return fmt.Sprintf("ticket %s is not approved", t.Key)
-	}
-	if !fourEyes {
-		return ""
-	}
-	for _, a := range t.Approvers {
-		if !strings.EqualFold(a, c.Committer.Email) && !strings.EqualFold(a, c.Author.Email) {
-			return ""
-		}
-	}
-	return fmt.Sprintf("ticket %s is approved only by the person who made commit %s (four eyes: %s)", t.Key, short(c.SHA), strings.Join(t.Approvers, ", "))
-}
-
-func projectsHint(p []string) string {
-	if len(p) == 0 {
-		return ""
-	}
-	return " of project " + strings.Join(p, ", ")
 }
 
 func containsFold(list []string, s string) bool {

@@ -241,13 +241,10 @@ func (p *parser) clause() (pred, error) {
 	}
 	return func(f *Server, is *Issue) bool {
 		vals := f.fieldValues(is, field)
+		// Values compare case-insensitively; for labels too, as in Jira
+		// 7.10 and later and in Cloud, though labels are stored as typed.
 		match := func(v string) bool {
-			return slices.ContainsFunc(vals, func(x string) bool {
-				if field == "labels" {
-					return x == v
-				}
-				return strings.EqualFold(x, v)
-			})
+			return slices.ContainsFunc(vals, func(x string) bool { return strings.EqualFold(x, v) })
 		}
 		switch op {
 		case "=", "in":

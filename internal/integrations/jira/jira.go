@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -330,17 +331,19 @@ func jqlString(s string) string {
 // ---------------------------------------------------------------------
 // Tickets.
 
-// Ticket implements policy.TicketChecker: the issue's status and, when it
-// is a Jira Service Management request, the e-mails of the approvers who
-// approved an approval whose final decision is "approved". Approvers whose
-// e-mail JIRA hides are left out, since four eyes cannot be proven for
-// them.
+// Ticket implements policy.TicketChecker: the issue's status, its labels
+// (fields.labels, for break_glass.jira_labels) and, when it is a Jira
+// Service Management request, the e-mails of the approvers who approved
+// an approval whose final decision is "approved". Approvers whose e-mail
+// JIRA hides are left out, since four eyes cannot be proven for them.
+// Nothing is cached: every call asks JIRA, so a status, label or
+// approval changed since counts at once.
 func (c *Client) Ticket(ctx context.Context, key string) (policy.Ticket, error) {
 	k, ok := validKey(key)
 	if !ok {
 		return policy.Ticket{}, &Error{Op: "get " + key, msg: "not an issue key", kind: policy.ErrTicketNotFound}
 	}
-	is, resp, err := c.api.Issue.GetWithContext(ctx, k, &gojira.GetQueryOptions{Fields: "status,summary,labels,assignee"})
+	is, resp, err := c.api.Issue.GetWithContext(ctx, k, &gojira.GetQueryOptions{Fields: "status,labels"})
 	if err != nil {
 		return policy.Ticket{}, c.fail("get "+k, resp, err)
 	}
@@ -348,13 +351,42 @@ func (c *Client) Ticket(ctx context.Context, key string) (policy.Ticket, error) 
 	if t.Key == "" {
 		t.Key = k
 	}
-	if is.Fields != nil && is.Fields.Status != nil {
-		t.Status = is.Fields.Status.Name
+	if is.Fields != nil {
+		if is.Fields.Status != nil {
+			t.Status = is.Fields.Status.Name
+		}
+		t.Labels = labelsOf(is.Fields.Labels)
 	}
 	if t.Approvers, err = c.approvers(ctx, t.Key); err != nil {
 		return policy.Ticket{}, err
 	}
 	return t, nil
+}
+
+// maxLabels bounds the labels kept of one issue, and maxLabelLen the
+// length of one: JIRA refuses a label over 255 characters, so a longer
+// one did not come from JIRA, and the evidence of a record stays small
+// whatever the server sends.
+const (
+	maxLabels   = 100
+	maxLabelLen = 255
+)
+
+// labelsOf returns the issue's labels (fields.labels) as JIRA spells
+// them, without empty, over-long or repeated ones, at most maxLabels;
+// [] when there are none.
+func labelsOf(in []string) []string {
+	out := []string{}
+	for _, l := range in {
+		if len(out) == maxLabels {
+			break
+		}
+		if l == "" || len(l) > maxLabelLen || slices.Contains(out, l) {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 type approvalPage struct {

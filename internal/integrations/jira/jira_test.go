@@ -3,7 +3,9 @@ package jira
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +75,60 @@ func TestTicketStatus(t *testing.T) {
 			t.Errorf("status %q after change", got.Status)
 		}
 	})
+}
+
+// TestTicketLabels: labels (fields.labels) come through as JIRA spells
+// them, and every lookup asks JIRA afresh: a label added or removed
+// while gitmon runs counts at the next lookup, since nothing is cached.
+func TestTicketLabels(t *testing.T) {
+	forModes(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		k := e.f.AddIssue(fakejira.Issue{Summary: "hotfix", Status: "Approved", Labels: []string{"team-pay", "Emergency-Change"}})
+		got, err := e.c.Ticket(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Labels, []string{"team-pay", "Emergency-Change"}) {
+			t.Errorf("labels = %q", got.Labels)
+		}
+		plain := e.f.AddIssue(fakejira.Issue{Summary: "plain"})
+		if got, err := e.c.Ticket(ctx, plain); err != nil || got.Labels == nil || len(got.Labels) != 0 {
+			t.Errorf("no labels: %#v, %v; want []", got.Labels, err)
+		}
+
+		e.f.AddLabel(plain, "sev1")
+		if got, _ := e.c.Ticket(ctx, plain); !slices.Equal(got.Labels, []string{"sev1"}) {
+			t.Errorf("after AddLabel: %q", got.Labels)
+		}
+		e.f.RemoveLabel(k, "Emergency-Change")
+		if got, _ := e.c.Ticket(ctx, k); !slices.Equal(got.Labels, []string{"team-pay"}) {
+			t.Errorf("after RemoveLabel: %q", got.Labels)
+		}
+		if n := e.f.Calls("GET /rest/api/2/issue/" + k); n != 2 {
+			t.Errorf("%d issue reads of %s, want 2: one per lookup", n, k)
+		}
+	})
+}
+
+// TestTicketLabelsBounded: whatever a server sends, a ticket keeps at
+// most 100 labels, none empty, repeated or longer than JIRA allows (255).
+func TestTicketLabelsBounded(t *testing.T) {
+	e := setup(t, fakejira.ModeCloud, DeploymentAuto)
+	var many []string
+	for i := range 500 {
+		many = append(many, fmt.Sprintf("l%03d", i))
+	}
+	long := strings.Repeat("x", 256)
+	k := e.f.AddIssue(fakejira.Issue{Summary: "flood"})
+	e.f.SetLabels(k, append([]string{"", long, "l000", "l000", strings.Repeat("y", 255)}, many...)...)
+	got, err := e.c.Ticket(context.Background(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string{"l000", strings.Repeat("y", 255)}, many[1:99]...)
+	if !slices.Equal(got.Labels, want) {
+		t.Errorf("got %d labels %q...", len(got.Labels), got.Labels[:min(3, len(got.Labels))])
+	}
 }
 
 func TestTicketNotFound(t *testing.T) {
@@ -416,7 +472,7 @@ func TestRealOrFake(t *testing.T) {
 	}
 }
 
-func setupClientFor(t *testing.T, f *fakejira.Server) *Client {
+func setupClientFor(t testing.TB, f *fakejira.Server) *Client {
 	t.Helper()
 	c, err := New(config.Jira{URL: f.URL, User: config.NewSecret(f.User), Token: config.NewSecret(f.Token),
 		FailureTickets: &config.FailureTickets{Project: "OPS", IssueType: "Bug"}}, Options{})
