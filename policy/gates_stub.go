@@ -1,9 +1,6 @@
 package policy
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // TEMPORARY: replaced by windows.go and breakglass.go when they land.
 
@@ -19,7 +16,3 @@ type WindowState struct {
 func (w *Windows) At(t time.Time) WindowState { return WindowState{Open: true} }
 
 func (e *Engine) Windows() *Windows { return nil }
-
-func (e *Engine) BreakGlass(ctx context.Context, ch *Change, now time.Time) (string, bool) {
-	return "", false
-}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/gitmon-dev/gitmon/descriptors"
@@ -191,11 +192,16 @@ func (d *decider) judge(ctx context.Context, rec *store.Record, ch *policy.Chang
 	return true, nil
 }
 
-// evidenceOf is what a record keeps of the verdict it was decided with.
+// evidenceOf is what a record keeps of the verdict it was decided with:
+// the diff, and each ticket as policy saw it (SPEC §7).
 func evidenceOf(v policy.Verdict) store.Evidence {
-	e := store.Evidence{Diff: make([]store.EvidenceChange, 0, len(v.Diff)), Tickets: []store.EvidenceTicket{}}
+	e := store.Evidence{Diff: make([]store.EvidenceChange, 0, len(v.Diff)), Tickets: make([]store.EvidenceTicket, 0, len(v.Checked))}
 	for _, c := range v.Diff {
 		e.Diff = append(e.Diff, store.EvidenceChange{Field: c.Field, From: c.Old, To: c.New})
+	}
+	for _, t := range v.Checked {
+		e.Tickets = append(e.Tickets, store.EvidenceTicket{Key: t.Key, Status: t.Status,
+			Approvers: slices.Clone(t.Approvers), Labels: slices.Clone(t.Labels), CheckedAt: t.At})
 	}
 	return e
 }

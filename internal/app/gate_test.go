@@ -6,12 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/policy"
+	"github.com/gitmon-dev/gitmon/policy/policytest"
 )
 
 // testClock is an injected clock that tests move.
@@ -43,6 +45,10 @@ type gateRig struct {
 }
 
 func newGateRig(t *testing.T, stagingPolicy string) *gateRig {
+	return newGateRigTickets(t, stagingPolicy, nil)
+}
+
+func newGateRigTickets(t *testing.T, stagingPolicy string, tickets policy.TicketChecker) *gateRig {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, fmt.Sprintf(`state: %s
@@ -57,7 +63,7 @@ policy: {committers: ["*@example.com"]}
 `, filepath.Join(dir, "state"), filepath.Join(dir, "unused.git"), stagingPolicy))
 	clock := &testClock{t: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)}
 	a, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Listener: localListener(t), Now: clock.now})
+		Listener: localListener(t), Now: clock.now, Tickets: tickets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,4 +267,38 @@ func (a *App) admitReady(id string) bool {
 	defer a.sched.mu.Unlock()
 	e := a.sched.ids[id]
 	return e != nil && e.Ready
+}
+
+func TestGateBreakGlassPassesAFreeze(t *testing.T) {
+	tickets := policytest.NewTickets(
+		policy.Ticket{Key: "OPS-1", Status: "Approved", Labels: []string{"emergency-change"}},
+		policy.Ticket{Key: "OPS-2", Status: "Approved", Labels: []string{"routine"}},
+		policy.Ticket{Key: "OPS-3", Status: "Open", Labels: []string{"emergency-change"}})
+	r := newGateRigTickets(t, `{jira: {projects: [OPS], statuses: [Approved]}, break_glass: {jira_labels: [emergency-change]}}`, tickets)
+	ctx := context.Background()
+	if err := r.a.store.Freeze(ctx, store.Freeze{Environment: "staging", Reason: "change freeze", Actor: "ops@host"}); err != nil {
+		t.Fatal(err)
+	}
+	r.a.refreshFreezes(ctx)
+	// A routine ticket is held; one that fails the jira rule is rejected
+	// by step 1 whatever its label.
+	r.git.commitMsg("staging", "alice@example.com", "OPS-2 routine", desc("pay", "1.1.0"))
+	r.poll()
+	r.want(r.last("staging"), store.StatusPending, store.PhaseWindow, policy.RuleWindow)
+	r.git.commitMsg("staging", "alice@example.com", "OPS-3 not approved yet", desc("pay", "1.2.0"))
+	r.poll()
+	r.want(r.last("staging"), store.StatusRejected, "", policy.RuleJira)
+	r.git.commitMsg("staging", "alice@example.com", "OPS-1 hotfix", desc("pay", "1.3.0"))
+	r.poll()
+	bg := r.last("staging")
+	r.want(bg, store.StatusPending, store.PhaseQueued, policy.RuleWindow)
+	if !bg.Evidence.BreakGlass || !strings.Contains(bg.Reasons[0].Message, "break-glass by OPS-1") {
+		t.Fatalf("break-glass record: evidence %+v, reasons %v", bg.Evidence, bg.Reasons)
+	}
+	if len(bg.Evidence.Tickets) != 1 || bg.Evidence.Tickets[0].Key != "OPS-1" || bg.Evidence.Tickets[0].Status != "Approved" {
+		t.Fatalf("evidence.tickets = %+v", bg.Evidence.Tickets)
+	}
+	if it := schedItemOf(bg); !it.Pass {
+		t.Fatal("a break-glass record is not passed by Admit")
+	}
 }
