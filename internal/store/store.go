@@ -414,4 +414,13 @@ type Store interface {
 	DeadLetters(ctx context.Context) (int, error)
 	// OutboxItem returns the item with key; false if there is none.
 	OutboxItem(ctx context.Context, key string) (OutboxItem, bool, error)
+
+	// Standings returns where every service of env ("" every environment)
+	// stands: its last good, the succeeded record that made it and its
+	// newest record, by environment, repository and service. Its cost
+	// does not grow with the history.
+	Standings(ctx context.Context, env string) ([]Standing, error)
+	// InFlight returns the pending and running records of env ("" every
+	// environment), summarised, oldest first.
+	InFlight(ctx context.Context, env string) ([]RecordSummary, error)
 }
