@@ -83,7 +83,9 @@ func scanSummary(row interface{ Scan(...any) error }) (RecordSummary, error) {
 // good. Each subquery is one short index range whatever the length of the
 // history: the newest record is the top of records_env_service for the
 // service, and the last good's record is found among the records of its
-// version (records_artifact), not by walking back over failures.
+// version (records_artifact), not by walking back over failures. The
+// indexes are named: left to itself, SQLite walks records_repo_env, every
+// record of the branch newest first, until it meets the service.
 const standingsQuery = `SELECT s.environment, s.repository, s.service, s.present, s.last_good IS NOT NULL,
 	COALESCE(json_extract(s.last_good, '$.version'), ''), s.last_good_commit,
 	(SELECT r.seq FROM records r INDEXED BY records_env_service

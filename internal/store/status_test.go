@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -206,11 +207,16 @@ func TestStatusQueriesUseIndexes(t *testing.T) {
 		name  string
 		query string
 		args  []any
+		uses  []string
 	}{
-		{"standings", standingsQuery, []any{"qa", "qa"}},
-		{"summaries", `SELECT ` + summaryColumns + ` FROM records WHERE seq IN (SELECT value FROM json_each(?))`, []any{"[1,2]"}},
+		{"standings", standingsQuery, []any{"qa", "qa"}, []string{
+			"SEARCH r USING INDEX records_env_service (environment=? AND service=?)",
+			"SEARCH r USING INDEX records_artifact (repository=? AND environment=? AND service=? AND version=?)"}},
+		{"summaries", `SELECT ` + summaryColumns + ` FROM records WHERE seq IN (SELECT value FROM json_each(?))`, []any{"[1,2]"},
+			[]string{"SEARCH records USING INTEGER PRIMARY KEY (rowid=?)"}},
 		{"in flight", `SELECT ` + summaryColumns + ` FROM records INDEXED BY records_status
-			WHERE status IN (?, ?) AND (? = '' OR environment = ?) ORDER BY seq`, []any{"pending", "running", "", ""}},
+			WHERE status IN (?, ?) AND (? = '' OR environment = ?) ORDER BY seq`, []any{"pending", "running", "", ""},
+			[]string{"SEARCH records USING INDEX records_status (status=?)"}},
 	} {
 		rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.query, q.args...)
 		must(t, err)
@@ -228,6 +234,10 @@ func TestStatusQueriesUseIndexes(t *testing.T) {
 				t.Errorf("%s: step %q reads the whole history\nplan: %s", q.name, step, strings.Join(plan, "; "))
 			}
 		}
-		t.Logf("%s: %s", q.name, strings.Join(plan, "; "))
+		for _, step := range q.uses {
+			if !slices.Contains(plan, step) {
+				t.Errorf("%s: no step %q\nplan: %s", q.name, step, strings.Join(plan, "; "))
+			}
+		}
 	}
 }
