@@ -118,8 +118,7 @@ type RunningStatus struct {
 
 // statusStore is what Status reads of the store.
 type statusStore interface {
-	Standings(ctx context.Context, env string) ([]store.Standing, error)
-	InFlight(ctx context.Context, env string) ([]store.RecordSummary, error)
+	Standings(ctx context.Context, env string) (store.Standings, error)
 	Branches(ctx context.Context) ([]store.Branch, error)
 	Freezes(ctx context.Context) ([]store.Freeze, error)
 	DeadLetters(ctx context.Context) (int, error)
@@ -148,10 +147,6 @@ func Status(ctx context.Context, cfg *config.Config, st statusStore, opt StatusO
 		now = time.Now()
 	}
 	standings, err := st.Standings(ctx, opt.Env)
-	if err != nil {
-		return nil, err
-	}
-	inFlight, err := st.InFlight(ctx, opt.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +193,7 @@ func Status(ctx context.Context, cfg *config.Config, st statusStore, opt StatusO
 		}
 		es.Paused = len(es.Pauses) > 0
 		slices.SortFunc(es.Pauses, func(a, b PauseStatus) int { return cmp.Compare(repoOrder[a.Repository], repoOrder[b.Repository]) })
-		es.Services, es.Running = serviceRows(env.Name, standings, inFlight, repoOrder)
+		es.Services, es.Running = serviceRows(env.Name, standings, repoOrder)
 		rep.Environments = append(rep.Environments, es)
 	}
 	return rep, nil
@@ -206,7 +201,7 @@ func Status(ctx context.Context, cfg *config.Config, st statusStore, opt StatusO
 
 // serviceRows builds an environment's service rows from the standings and
 // the records in flight, by repository (in config order) and service.
-func serviceRows(env string, standings []store.Standing, inFlight []store.RecordSummary, repoOrder map[string]int) ([]ServiceStatus, []RunningStatus) {
+func serviceRows(env string, st store.Standings, repoOrder map[string]int) ([]ServiceStatus, []RunningStatus) {
 	type key struct{ repo, service string }
 	rows := map[key]*ServiceStatus{}
 	lastSeq := map[key]int64{} // of each row's LastRecord
@@ -224,7 +219,7 @@ func serviceRows(env string, standings []store.Standing, inFlight []store.Record
 			lastSeq[k] = r.Seq
 		}
 	}
-	for _, sd := range standings {
+	for _, sd := range st.Services {
 		if _, ok := repoOrder[sd.Repository]; !ok || sd.Environment != env {
 			continue
 		}
@@ -245,12 +240,10 @@ func serviceRows(env string, standings []store.Standing, inFlight []store.Record
 		}
 	}
 	running := []RunningStatus{}
-	for _, r := range inFlight {
+	for _, r := range st.InFlight {
 		if _, ok := repoOrder[r.Repository]; !ok || r.Environment != env {
 			continue
 		}
-		// The records in flight were read after the standings: they are
-		// the newer word on a record both name, or one made in between.
 		sv := row(r.Repository, r.Service)
 		last(sv, &r)
 		switch r.Status {

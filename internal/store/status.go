@@ -53,6 +53,16 @@ type Standing struct {
 	Last      *RecordSummary
 }
 
+// Standings is where the services of an environment stand and the
+// records in flight there, from one snapshot: a record is never both
+// ended as a service's newest and still pending among those in flight.
+type Standings struct {
+	// Services are by environment, repository and service.
+	Services []Standing
+	// InFlight are the pending and running records, oldest first.
+	InFlight []RecordSummary
+}
+
 const summaryColumns = `seq, id, repository, environment, service, action, version, commit_sha, committer,
 	status, phase, reasons, created_at, started_at, finished_at`
 
@@ -100,62 +110,73 @@ const standingsQuery = `SELECT s.environment, s.repository, s.service, s.present
 	ORDER BY s.environment, s.repository, s.service`
 
 // Standings returns where every service of env ("" every environment)
-// stands, by environment, repository and service, from one snapshot in
-// two queries.
-func (s *SQLite) Standings(ctx context.Context, env string) ([]Standing, error) {
-	var out []Standing
+// stands and the records in flight there, from one snapshot in three
+// queries.
+func (s *SQLite) Standings(ctx context.Context, env string) (Standings, error) {
+	var out Standings
 	err := s.read(ctx, func(tx *cachedTx) error {
-		out = nil
-		rows, err := tx.QueryContext(ctx, standingsQuery, env, env)
-		if err != nil {
+		var err error
+		if out.Services, err = standings(ctx, tx, env); err != nil {
 			return err
 		}
-		defer rows.Close()
-		type refs struct{ last, good sql.NullInt64 }
-		var seqs []refs
-		for rows.Next() {
-			var (
-				st Standing
-				rf refs
-			)
-			if err := rows.Scan(&st.Environment, &st.Repository, &st.Service, &st.Present, &st.Good, &st.Version,
-				&st.Commit, &rf.last, &rf.good); err != nil {
-				return err
-			}
-			if !st.Good {
-				st.Version, st.Commit = "", ""
-			}
-			out = append(out, st)
-			seqs = append(seqs, rf)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
-		var want []int64
-		for _, rf := range seqs {
-			for _, n := range []sql.NullInt64{rf.last, rf.good} {
-				if n.Valid {
-					want = append(want, n.Int64)
-				}
-			}
-		}
-		bySeq, err := summaries(ctx, tx, want)
-		if err != nil {
-			return err
-		}
-		for i, rf := range seqs {
-			if rf.last.Valid {
-				out[i].Last = bySeq[rf.last.Int64]
-			}
-			if rf.good.Valid {
-				out[i].Succeeded = bySeq[rf.good.Int64]
-			}
-		}
-		return nil
+		out.InFlight, err = inFlight(ctx, tx, env)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read the standing of the services of %s: %w", envName(env), err)
+		return Standings{}, fmt.Errorf("read the standing of the services of %s: %w", envName(env), err)
+	}
+	return out, nil
+}
+
+func standings(ctx context.Context, tx *cachedTx, env string) ([]Standing, error) {
+	rows, err := tx.QueryContext(ctx, standingsQuery, env, env)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	type refs struct{ last, good sql.NullInt64 }
+	var (
+		out  []Standing
+		seqs []refs
+	)
+	for rows.Next() {
+		var (
+			st Standing
+			rf refs
+		)
+		if err := rows.Scan(&st.Environment, &st.Repository, &st.Service, &st.Present, &st.Good, &st.Version,
+			&st.Commit, &rf.last, &rf.good); err != nil {
+			return nil, err
+		}
+		if !st.Good {
+			st.Version, st.Commit = "", ""
+		}
+		out = append(out, st)
+		seqs = append(seqs, rf)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	var want []int64
+	for _, rf := range seqs {
+		for _, n := range []sql.NullInt64{rf.last, rf.good} {
+			if n.Valid {
+				want = append(want, n.Int64)
+			}
+		}
+	}
+	bySeq, err := summaries(ctx, tx, want)
+	if err != nil {
+		return nil, err
+	}
+	for i, rf := range seqs {
+		if rf.last.Valid {
+			out[i].Last = bySeq[rf.last.Int64]
+		}
+		if rf.good.Valid {
+			out[i].Succeeded = bySeq[rf.good.Int64]
+		}
 	}
 	return out, nil
 }
@@ -193,33 +214,27 @@ func summaries(ctx context.Context, tx *cachedTx, seqs []int64) (map[int64]*Reco
 	return out, rows.Err()
 }
 
-// InFlight returns the summaries of the pending and running records of
-// env ("" every environment), oldest first. It reads records_status: the
-// records in flight, never the history.
-func (s *SQLite) InFlight(ctx context.Context, env string) ([]RecordSummary, error) {
-	var out []RecordSummary
-	err := s.read(ctx, func(tx *cachedTx) error {
-		out = nil
-		rows, err := tx.QueryContext(ctx, `SELECT `+summaryColumns+` FROM records INDEXED BY records_status
-			WHERE status IN (?, ?) AND (? = '' OR environment = ?) ORDER BY seq`,
-			StatusPending, StatusRunning, env, env)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanSummary(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return rows.Err()
-	})
+// inFlightQuery reads the pending and running records of one environment
+// (or all), oldest first, from records_status: the records in flight,
+// never the history.
+const inFlightQuery = `SELECT ` + summaryColumns + ` FROM records INDEXED BY records_status
+	WHERE status IN (?, ?) AND (? = '' OR environment = ?) ORDER BY seq`
+
+func inFlight(ctx context.Context, tx *cachedTx, env string) ([]RecordSummary, error) {
+	rows, err := tx.QueryContext(ctx, inFlightQuery, StatusPending, StatusRunning, env, env)
 	if err != nil {
-		return nil, fmt.Errorf("read the records in flight in %s: %w", envName(env), err)
+		return nil, err
 	}
-	return out, nil
+	defer rows.Close()
+	var out []RecordSummary
+	for rows.Next() {
+		r, err := scanSummary(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 func envName(env string) string {

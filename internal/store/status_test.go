@@ -98,8 +98,9 @@ func TestStandings(t *testing.T) {
 	apply(t, s, stg)
 	release(t, s, stg, StatusSucceeded, t1)
 
-	got, err := s.Standings(ctx, "qa")
+	qaStanding, err := s.Standings(ctx, "qa")
 	must(t, err)
+	got := qaStanding.Services
 	type row struct {
 		key, version, commit string
 		present, good        bool
@@ -146,20 +147,21 @@ func TestStandings(t *testing.T) {
 		t.Errorf("billing's last record = %+v (reasons must be [], never nil)", l)
 	}
 
-	all, err := s.Standings(ctx, "")
+	everywhere, err := s.Standings(ctx, "")
 	must(t, err)
+	all := everywhere.Services
 	if len(all) != len(want)+1 || all[0].Environment != "qa" || all[len(all)-1].Environment != "staging" ||
 		id(all[len(all)-1].Succeeded) != stg.ID {
 		t.Errorf("Standings(\"\") = %d standings, want qa's then staging's", len(all))
 	}
 	none, err := s.Standings(ctx, "prod")
 	must(t, err)
-	if len(none) != 0 {
+	if len(none.Services) != 0 || len(none.InFlight) != 0 {
 		t.Errorf("Standings(prod) = %+v, want none", none)
 	}
 }
 
-func TestInFlight(t *testing.T) {
+func TestStandingsInFlight(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	wait := record(t, "deployments", "qa", "payments", 1, "1.0.0")
@@ -175,14 +177,15 @@ func TestInFlight(t *testing.T) {
 	prod := record(t, "deployments", "prod", "payments", 4, "1.0.0")
 	apply(t, s, prod)
 
-	got, err := s.InFlight(ctx, "")
+	everywhere, err := s.Standings(ctx, "")
 	must(t, err)
+	got := everywhere.InFlight
 	var ids []string
 	for _, r := range got {
 		ids = append(ids, r.ID)
 	}
 	if want := []string{wait.ID, run.ID, prod.ID}; strings.Join(ids, ",") != strings.Join(want, ",") {
-		t.Fatalf("InFlight = %v, want %v (oldest first, no ended record)", ids, want)
+		t.Fatalf("in flight: %v, want %v (oldest first, no ended record)", ids, want)
 	}
 	if g := got[0]; g.Phase != PhasePromotion || len(g.Reasons) != 1 || g.Reasons[0] != wait.Reasons[0] {
 		t.Errorf("pending summary = %+v", g)
@@ -190,10 +193,10 @@ func TestInFlight(t *testing.T) {
 	if g := got[1]; g.Status != StatusRunning || g.StartedAt == nil || !g.StartedAt.Equal(t0) {
 		t.Errorf("running summary = %+v", g)
 	}
-	qa, err := s.InFlight(ctx, "qa")
+	qa, err := s.Standings(ctx, "qa")
 	must(t, err)
-	if len(qa) != 2 {
-		t.Errorf("InFlight(qa) = %d records, want 2", len(qa))
+	if len(qa.InFlight) != 2 {
+		t.Errorf("in flight in qa: %d records, want 2", len(qa.InFlight))
 	}
 }
 
@@ -214,8 +217,7 @@ func TestStatusQueriesUseIndexes(t *testing.T) {
 			"SEARCH r USING INDEX records_artifact (repository=? AND environment=? AND service=? AND version=?)"}},
 		{"summaries", `SELECT ` + summaryColumns + ` FROM records WHERE seq IN (SELECT value FROM json_each(?))`, []any{"[1,2]"},
 			[]string{"SEARCH records USING INTEGER PRIMARY KEY (rowid=?)"}},
-		{"in flight", `SELECT ` + summaryColumns + ` FROM records INDEXED BY records_status
-			WHERE status IN (?, ?) AND (? = '' OR environment = ?) ORDER BY seq`, []any{"pending", "running", "", ""},
+		{"in flight", inFlightQuery, []any{"pending", "running", "", ""},
 			[]string{"SEARCH records USING INDEX records_status (status=?)"}},
 	} {
 		rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.query, q.args...)

@@ -415,12 +415,9 @@ type Store interface {
 	// OutboxItem returns the item with key; false if there is none.
 	OutboxItem(ctx context.Context, key string) (OutboxItem, bool, error)
 
-	// Standings returns where every service of env ("" every environment)
-	// stands: its last good, the succeeded record that made it and its
-	// newest record, by environment, repository and service. Its cost
-	// does not grow with the history.
-	Standings(ctx context.Context, env string) ([]Standing, error)
-	// InFlight returns the pending and running records of env ("" every
-	// environment), summarised, oldest first.
-	InFlight(ctx context.Context, env string) ([]RecordSummary, error)
+	// Standings returns, from one snapshot, where every service of env
+	// ("" every environment) stands (its last good, the succeeded record
+	// that made it and its newest record) and the records in flight there,
+	// summarised. Its cost does not grow with the history.
+	Standings(ctx context.Context, env string) (Standings, error)
 }
