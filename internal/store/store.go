@@ -414,4 +414,10 @@ type Store interface {
 	DeadLetters(ctx context.Context) (int, error)
 	// OutboxItem returns the item with key; false if there is none.
 	OutboxItem(ctx context.Context, key string) (OutboxItem, bool, error)
+
+	// Standings returns, from one snapshot, where every service of env
+	// ("" every environment) stands (its last good, the succeeded record
+	// that made it and its newest record) and the records in flight there,
+	// summarised. Its cost does not grow with the history.
+	Standings(ctx context.Context, env string) (Standings, error)
 }
