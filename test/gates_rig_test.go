@@ -46,12 +46,15 @@ const (
 	pmProdGated    = "{promotion: {required: true, from: staging, wait: 1m}}"
 )
 
-// pmDeployScript appends "env service version commit" to deployed.log.
+// pmDeployScript appends "env service version commit" to deployed.log,
+// and "env service commit sha256-of-the-descriptor-JSON" to
+// descriptors.log.
 // While hold-<env> exists in its folder, a run waits for the test to
 // create release-<env>-<service>-<version> (or abort, which the rig
 // creates at cleanup; or 60 s pass). While fail-<env> exists, it fails.
 const pmDeployScript = `#!/bin/sh
 echo "$GITMON_ENV $GITMON_SERVICE $GITMON_VERSION $GITMON_COMMIT" >> deployed.log
+echo "$GITMON_ENV $GITMON_SERVICE $GITMON_COMMIT $(sha256sum < "$GITMON_DESCRIPTOR" | cut -c1-64)" >> descriptors.log
 if [ -e "hold-$GITMON_ENV" ]; then
   n=0
   while [ ! -e "release-$GITMON_ENV-$GITMON_SERVICE-$GITMON_VERSION" ]; do
