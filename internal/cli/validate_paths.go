@@ -86,8 +86,9 @@ func unwrapPath(err error) error {
 // segment, or $NAME, ${NAME} or $(...).
 var expansion = regexp.MustCompile(`(^|[/=:])~|\$[A-Za-z_{(]`)
 
-// checkExpansions warns about the paths and arguments of cfg that hold
-// ~ or $: gitmon runs no shell, so they are taken literally.
+// checkExpansions warns about the paths of cfg, and the programs of its
+// exec pipelines, that hold ~ or $: gitmon runs no shell, so they are
+// taken literally.
 func checkExpansions(cfg *config.Config) yamlx.Errors {
 	type value struct{ path, v string }
 	var vals []value
@@ -122,11 +123,10 @@ func checkExpansions(cfg *config.Config) yamlx.Errors {
 	for _, name := range names {
 		p := cfg.Pipelines[name]
 		pp := yamlx.Join("pipelines", name)
-		for i, arg := range p.Command {
-			if i == 0 {
-				arg = rel(arg)
-			}
-			add(yamlx.Index(yamlx.Join(pp, "command"), i), arg)
+		if len(p.Command) > 0 {
+			// Only the program: an argument may be a script for a shell
+			// the command runs itself, such as [sh, -c, "echo $X"].
+			add(yamlx.Index(yamlx.Join(pp, "command"), 0), rel(p.Command[0]))
 		}
 		add(yamlx.Join(pp, "path"), rel(p.Path))
 	}
