@@ -42,6 +42,8 @@ func commands() []func(Streams) *cobra.Command {
 		resumeCommand,
 		freezeCommand,
 		unfreezeCommand,
+		statusCommand,
+		retryCommand,
 		demoCommand,
 		completionCommand,
 		versionCommand,
