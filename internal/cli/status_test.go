@@ -47,8 +47,8 @@ func TestStatusCommand(t *testing.T) {
 	}
 	var rep struct {
 		Environments []struct {
-			Name   string
-			Frozen *struct{ Reason, Actor string }
+			Name     string
+			Frozen   *struct{ Reason, Actor string }
 			Services []struct {
 				Service    string
 				LastRecord *struct{ Status, Version string } `json:"last_record"`
