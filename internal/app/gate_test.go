@@ -302,3 +302,32 @@ func TestGateBreakGlassPassesAFreeze(t *testing.T) {
 		t.Fatal("a break-glass record is not passed by Admit")
 	}
 }
+
+// TestGateBreakGlassAfterQueued: a record queued before a freeze comes is
+// decided again when it comes; break-glass lets it through, and the
+// scheduler then starts it rather than holding it at every dispatch.
+func TestGateBreakGlassAfterQueued(t *testing.T) {
+	tickets := policytest.NewTickets(policy.Ticket{Key: "OPS-1", Status: "Approved", Labels: []string{"emergency-change"}})
+	r := newGateRigTickets(t, `{jira: {projects: [OPS]}, break_glass: {jira_labels: [emergency-change]}}`, tickets)
+	ctx := context.Background()
+	r.git.commitMsg("staging", "alice@example.com", "OPS-1 hotfix", desc("pay", "1.1.0"))
+	r.poll()
+	rec := r.last("staging")
+	r.want(rec, store.StatusPending, store.PhaseQueued, "")
+	if err := r.a.store.Freeze(ctx, store.Freeze{Environment: "staging", Reason: "freeze", Actor: "ops@host"}); err != nil {
+		t.Fatal(err)
+	}
+	r.a.refreshFreezes(ctx)
+	r.wake()
+	got := r.last("staging")
+	if got.Phase != store.PhaseQueued || !got.Evidence.BreakGlass {
+		t.Fatalf("after the freeze: %s/%s break-glass %v %v", got.Status, got.Phase, got.Evidence.BreakGlass, got.Reasons)
+	}
+	r.a.sched.mu.Lock()
+	e := r.a.sched.ids[rec.ID]
+	pass := e != nil && e.Pass && e.Ready
+	r.a.sched.mu.Unlock()
+	if !pass {
+		t.Fatal("the scheduler would hold a break-glass record at every dispatch")
+	}
+}

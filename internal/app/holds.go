@@ -197,6 +197,9 @@ func (a *App) refreshFreezes(ctx context.Context) {
 func (a *App) queue(r *store.Record) {
 	it := schedItemOf(r)
 	a.sched.Add(it)
+	if it.Pass {
+		a.sched.Pass(r.ID) // break-glass decided after it was queued
+	}
 	if it.Ready {
 		a.sched.Ready(r.ID) // a re-reviewed record the queue holds already
 	} else {
