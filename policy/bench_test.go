@@ -93,6 +93,7 @@ func BenchmarkWindowsAt(b *testing.B) {
 		{"weekend", typical, "2026-12-05T12:00:00Z"},
 		{"in-freeze", typical, "2026-12-25T10:00:00Z"},
 		{"back-to-back-deny", []policy.Window{{Kind: policy.WindowDeny, Schedule: "* * * * *", Duration: time.Minute}}, "2026-12-04T10:00:00Z"},
+		{"overlapping-daily-deny", []policy.Window{{Kind: policy.WindowDeny, Schedule: "0 9 * * *", Duration: 25 * time.Hour, Timezone: "Europe/Rome"}}, "2026-12-04T10:00:00Z"},
 	}
 	for _, c := range cases {
 		ws, ps := policy.CompileWindows(c.windows)

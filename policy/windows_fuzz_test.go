@@ -230,7 +230,15 @@ func checkState(t *testing.T, ws []policy.Window, ref *reference, i, n int, x ti
 		fail("open %t, want %t", st.Open, ref.open[i])
 	}
 	if st.Open {
-		must("until", st.Until, firstFrom(i+1, n, func(j int) bool { return !ref.open[j] }))
+		end := firstFrom(i+1, n, func(j int) bool { return !ref.open[j] })
+		if st.Until.IsZero() && !st.Checked.IsZero() {
+			// The walk gave up: it must be right as far as it says.
+			if k, _ := ref.index(st.Checked); end >= 0 && k > end {
+				fail("checked %s, but releases stop at %s", st.Checked, ref.at(end))
+			}
+			return
+		}
+		must("until", st.Until, end)
 		return
 	}
 	// The deny windows open at i, and when each closes.

@@ -32,7 +32,9 @@ func (w *window) next(x time.Time) time.Time {
 	lt := x.In(w.loc)
 	x = x.Add(time.Duration(59-lt.Second())*time.Second - time.Duration(lt.Nanosecond()))
 	r := w.sched.Next(x)
-	for cur := lt; !r.IsZero(); {
+	// Cron truncates to the start of x's hour on the clock before it
+	// steps, which can lie before a shift up to two hours back.
+	for cur := lt.Add(-2 * time.Hour); !r.IsZero(); {
 		_, end := cur.ZoneBounds()
 		if end.IsZero() || !end.Before(r) {
 			break
@@ -49,7 +51,8 @@ func (w *window) next(x time.Time) time.Time {
 
 // acrossShift corrects r, cron's answer for the first occurrence of w
 // after x, when the offset of w's zone changes by other than whole hours
-// at shift, between x and r (Australia/Lord_Howe's 30 minutes). Cron's
+// at shift, shortly before x or between x and r (Australia/Lord_Howe's
+// 30 minutes). Cron's
 // Next steps hours in elapsed time, so from before such a shift it lands
 // on the wrong minute of the hour and misses that day's matches; until
 // the shift it is right. The minutes from the shift to the next whole
@@ -93,13 +96,17 @@ func (s *search) active(w *window, x time.Time) (time.Time, bool) {
 }
 
 // latest returns w's latest occurrence at or before x, given lo, one of
-// its occurrences at or before x. When the budget runs out it returns
+// its occurrences at or before x, and (when found on the way, known) the
+// occurrence after it, zero if none. When the budget runs out it returns
 // the latest one it found.
-func (s *search) latest(w *window, x, lo time.Time) time.Time {
+func (s *search) latest(w *window, x, lo time.Time) (last, after time.Time, known bool) {
 	for range 4 {
 		n := s.next(w, lo)
+		if s.gaveUp {
+			return lo, time.Time{}, false
+		}
 		if n.IsZero() || n.After(x) {
-			return lo
+			return lo, n, true
 		}
 		lo = n
 	}
@@ -110,7 +117,7 @@ func (s *search) latest(w *window, x, lo time.Time) time.Time {
 		mid := lo.Add(hi.Sub(lo) / 2)
 		n := s.next(w, mid)
 		if s.gaveUp {
-			return lo
+			return lo, time.Time{}, false
 		}
 		if !n.IsZero() && !n.After(x) {
 			lo = mid
@@ -119,9 +126,9 @@ func (s *search) latest(w *window, x, lo time.Time) time.Time {
 		}
 	}
 	if n := s.next(w, lo); !n.IsZero() && !n.After(x) {
-		return n
+		return n, time.Time{}, false
 	}
-	return lo
+	return lo, time.Time{}, false
 }
 
 // stretchEnd returns when w, open at x with o the earliest occurrence
@@ -130,20 +137,69 @@ func (s *search) latest(w *window, x, lo time.Time) time.Time {
 // spent the budget; end is then how far w is known to stay open, which
 // is after x.
 func (s *search) stretchEnd(w *window, x, o time.Time) (end time.Time, known bool) {
-	q := s.latest(w, x, o)
+	q, n, haveNext := s.latest(w, x, o)
 	for {
 		y := q.Add(w.dur) // every occurrence from o on covers up to here
 		if y.After(s.limit) || s.gaveUp {
 			return y, false
 		}
-		n := s.next(w, q)
-		if s.gaveUp {
-			return y, false
+		if !haveNext {
+			if n = s.next(w, q); s.gaveUp {
+				return y, false
+			}
 		}
 		if n.IsZero() || n.After(y) {
 			return y, true
 		}
-		q = s.latest(w, y, n)
+		if w.dur <= maxScanDuration && n.Sub(q) <= w.dur {
+			// Back to back, minute after minute: scan the wall clock.
+			return s.scan(w, n)
+		}
+		q, n, haveNext = s.latest(w, y, n)
+	}
+}
+
+// Scanning minute by minute: windows up to maxScanDuration long whose
+// occurrences follow each other closely are walked by matching the wall
+// clock against the schedule's fields (about 50 ns a minute) instead of
+// one cron look-up an occurrence; scanMinutesPerLookup minutes cost one
+// look-up of the budget.
+const (
+	maxScanDuration      = 2 * time.Hour
+	scanMinutesPerLookup = 32
+)
+
+// scan returns when w stops covering, walking minute by minute from q,
+// one of its occurrences. It gives up (known false, end: how far w is
+// known to stay open) at the horizon, when the budget is spent, or at an
+// offset change that is not whole minutes (only in history), where
+// minutes on the clock stop falling on whole minutes of elapsed time.
+func (s *search) scan(w *window, q time.Time) (end time.Time, known bool) {
+	last := q.In(w.loc)
+	_, zoneEnd := last.ZoneBounds()
+	for m, i := last.Add(time.Minute), 1; ; m, i = m.Add(time.Minute), i+1 {
+		if y := last.Add(w.dur); m.After(y) {
+			return y, true
+		}
+		if i%scanMinutesPerLookup == 0 {
+			if s.lookups <= 0 {
+				s.gaveUp = true
+			}
+			s.lookups--
+		}
+		if s.gaveUp || m.After(s.limit) {
+			return last.Add(w.dur), false
+		}
+		if !zoneEnd.IsZero() && !m.Before(zoneEnd) {
+			_, before := zoneEnd.Add(-time.Second).Zone()
+			if _, after := zoneEnd.Zone(); (after-before)%60 != 0 {
+				return last.Add(w.dur), false
+			}
+			_, zoneEnd = zoneEnd.ZoneBounds()
+		}
+		if w.matches(m) {
+			last = m
+		}
 	}
 }
 
@@ -237,8 +293,9 @@ func (s *search) nextOpen(x time.Time, known bool) (next time.Time, opener *Wind
 }
 
 // until returns when releases, allowed at x, stop being allowed; zero
-// when never or unknown.
-func (s *search) until(x time.Time) time.Time {
+// when never or unknown. When unknown because the walk gave up, checked
+// is how far releases are known to stay allowed.
+func (s *search) until(x time.Time) (until, checked time.Time) {
 	var deny time.Time // the next opening of a deny window
 	var denyLoc *time.Location
 	for i := range s.ws.list {
@@ -250,11 +307,11 @@ func (s *search) until(x time.Time) time.Time {
 			deny, denyLoc = n, w.loc
 		}
 	}
-	byDeny := func() time.Time {
+	byDeny := func() (time.Time, time.Time) {
 		if deny.IsZero() {
-			return time.Time{}
+			return time.Time{}, time.Time{}
 		}
-		return deny.In(denyLoc)
+		return deny.In(denyLoc), time.Time{}
 	}
 	if !s.ws.hasAllow {
 		return byDeny()
@@ -281,17 +338,17 @@ func (s *search) until(x time.Time) time.Time {
 				if !deny.IsZero() && !e.Before(deny) {
 					return byDeny()
 				}
-				return time.Time{}
+				return time.Time{}, e.In(w.loc)
 			}
 			if last == nil || e.After(end) {
 				last, end = w, e
 			}
 		}
 		if s.gaveUp {
-			return time.Time{}
+			return time.Time{}, cur
 		}
 		if last == nil {
-			return cur // no allow window covers cur: they closed here
+			return cur, time.Time{} // no allow window covers cur: they closed here
 		}
 		cur = end.In(last.loc)
 	}
