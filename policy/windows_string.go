@@ -26,6 +26,9 @@ func (w Window) about() string {
 // UTC) until 2027-01-06T00:00:00Z".
 func (s WindowState) String() string {
 	if s.Open {
+		if s.Until.IsZero() && !s.Checked.IsZero() {
+			return "inside the windows at least until " + stamp(s.Checked)
+		}
 		if s.Until.IsZero() {
 			return "inside the windows"
 		}

@@ -199,8 +199,8 @@ func TestWindowsGiveUpWithProgress(t *testing.T) {
 		}
 	}
 	st := compileWindows(t, allow("* * * * *", time.Minute, "")).At(at)
-	if !st.Open || !st.Until.IsZero() {
-		t.Errorf("always allowed: %+v, want open with no end known", st)
+	if !st.Open || !st.Until.IsZero() || !st.Checked.After(at.Add(time.Hour)) || !strings.Contains(st.String(), "at least until") {
+		t.Errorf("always allowed: %+v (%s), want open with no end known, checked hours ahead", st, st)
 	}
 	// Allow windows that never open again within the horizon.
 	st = compileWindows(t, allow("0 0 29 2 *", hour, "")).At(at)
