@@ -3,9 +3,11 @@ package policy
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gitmon-dev/gitmon/descriptors"
 )
@@ -191,7 +193,74 @@ func (c *Config) Check() []Problem {
 	if !c.Changes.MaxMemory.IsZero() && c.Changes.MaxMemory.Sign() == 0 {
 		bad("changes.max_memory", "must be more than zero")
 	}
+	pr := c.Promotion
+	if len(pr.Fields) == 0 {
+		bad("promotion.fields", "at least one field is needed: what is promoted (default: version, image)")
+	}
+	seen := map[string]bool{}
+	for i, f := range pr.Fields {
+		p := fmt.Sprintf("promotion.fields[%d]", i)
+		if msg := checkFieldPath(f); msg != "" {
+			bad(p, "%s", msg)
+		} else if seen[f] {
+			bad(p, "%q is listed twice", f)
+		}
+		seen[f] = true
+	}
+	if pr.Soak < 0 {
+		bad("promotion.soak", "must not be negative")
+	}
+	if pr.Wait <= 0 {
+		bad("promotion.wait", "must be more than zero")
+	}
+	_, wps := CompileWindows(c.Windows)
+	ps = append(ps, wps...)
+	for i, l := range c.BreakGlass.JiraLabels {
+		p := fmt.Sprintf("break_glass.jira_labels[%d]", i)
+		switch {
+		case strings.TrimSpace(l) == "":
+			bad(p, "must not be empty")
+		case strings.ContainsFunc(l, unicode.IsSpace) || strings.ContainsFunc(l, unicode.IsControl):
+			bad(p, "%q: JIRA labels hold no spaces", l)
+		}
+	}
 	return ps
+}
+
+// Descriptor fields a promotion field may name: the leaves, and the
+// blocks that hold them. params and x- keys take any path below them.
+var (
+	leafFields = []string{
+		descriptors.FieldService, descriptors.FieldVersion, descriptors.FieldImage,
+		descriptors.FieldEndpoints, descriptors.FieldScheme, descriptors.FieldRetries, descriptors.FieldInterval,
+		descriptors.FieldTimeout, descriptors.FieldInitialDelay, descriptors.FieldDomain, descriptors.FieldPort,
+		descriptors.FieldCPU, descriptors.FieldMemory, descriptors.FieldPorts, descriptors.FieldEmails,
+		descriptors.FieldSlack, descriptors.FieldMaintainer,
+	}
+	blockFields = []string{"healthcheck", "resources", "notifications", "params"}
+)
+
+// checkFieldPath says what is wrong with f as a field path, or "".
+func checkFieldPath(f string) string {
+	const examples = "such as version, image, resources.memory, params.chart or x-team"
+	switch {
+	case f == "":
+		return "must not be empty"
+	case len(f) > 256:
+		return "a field path is at most 256 characters"
+	case strings.ContainsFunc(f, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		return fmt.Sprintf("%q: a field path holds no spaces", f)
+	case slices.Contains(leafFields, f), slices.Contains(blockFields, f):
+		return ""
+	}
+	free := strings.HasPrefix(f, "x-") || strings.HasPrefix(f, "params.") || strings.HasPrefix(f, "params[")
+	if !free {
+		return fmt.Sprintf("%q is not a descriptor field (%s)", f, examples)
+	}
+	if strings.HasSuffix(f, ".") || strings.Contains(f, "..") || f == "x-" {
+		return fmt.Sprintf("%q has an empty key (%s)", f, examples)
+	}
+	return ""
 }
 
 // parsePortRange reads "443" or "8000-8999".

@@ -186,6 +186,7 @@ type Engine struct {
 	hosts      []string
 	markers    []string
 	ports      [][2]int
+	windows    *Windows
 }
 
 // New compiles cfg. tickets may be nil when no JIRA integration exists:
@@ -199,6 +200,7 @@ func New(cfg Config, tickets TicketChecker) (*Engine, error) {
 		return nil, errors.Join(errs...)
 	}
 	e := &Engine{cfg: cfg, tickets: tickets}
+	e.windows, _ = CompileWindows(cfg.Windows) // Check found no problems
 	e.committers = lowerAll(cfg.Committers)
 	e.domains = lowerAll(cfg.EmailDomains)
 	e.hosts = lowerAll(cfg.Changes.HealthcheckHosts)
@@ -228,6 +230,10 @@ func lowerAll(list *[]string) []string {
 
 // Config returns the configuration the engine was built from.
 func (e *Engine) Config() Config { return e.cfg }
+
+// Windows returns the environment's compiled policy.windows; nil (always
+// open) when there are none.
+func (e *Engine) Windows() *Windows { return e.windows }
 
 // Evaluate judges ch at time now. It never fails: problems it cannot
 // resolve, such as JIRA being unreachable, become a Pending or Reject

@@ -106,6 +106,11 @@ func NewExec(p Pipeline, env Env) (*Exec, error) {
 	return e, nil
 }
 
+// LookCommand resolves an exec pipeline's Command[0] as Run starts it: a
+// path (config makes a relative one absolute) must be an executable file,
+// and a bare name is looked up in the daemon's PATH.
+func LookCommand(name string) (string, error) { return exec.LookPath(name) }
+
 // Run runs the command for one stage. A non-zero exit fails the stage
 // with "exit status N" (or the signal that killed it). When ctx is done
 // the whole group gets SIGTERM, then SIGKILL after KillGrace, and the

@@ -13,3 +13,6 @@ func init() {
 		return nil, errors.New("the exec runner needs Linux")
 	})
 }
+
+// LookCommand fails: no exec pipeline can run here.
+func LookCommand(string) (string, error) { return "", errors.New("the exec runner needs Linux") }

@@ -198,9 +198,19 @@ policy:
   committers: ["*@example.com"]
 `
 
+// writeDeployScript writes goodConfig's ./deploy.sh: validate checks that
+// exec commands exist and are executable (SPEC §6).
+func writeDeployScript(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "deploy.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestValidateConfigAndItsGlob(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "gitmon.yaml"), goodConfig)
+	writeDeployScript(t, dir)
 	writeFile(t, filepath.Join(dir, "checkout/deploy/api.yml"), "service: api\nversion: 1.0.0\n")
 	writeFile(t, filepath.Join(dir, "checkout/services/ignored.yaml"), "not: [valid")
 
@@ -256,6 +266,7 @@ policy:
 func TestValidateWarnsWithoutCommitterAllowlist(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "gitmon.yaml"), strings.Replace(goodConfig, "policy:\n  committers: [\"*@example.com\"]\n", "", 1))
+	writeDeployScript(t, dir)
 	r := gitmon(t, dir, "validate")
 	if r.code != 0 {
 		t.Fatalf("a config without an allowlist is valid: %v", r)

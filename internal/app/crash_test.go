@@ -448,7 +448,7 @@ func TestFailedWriteAtAStageEndIsRetried(t *testing.T) {
 
 // eventually waits for cond, checking it every few milliseconds, and fails
 // the test after 20 s.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

@@ -157,7 +157,7 @@ func (d *decider) decide(ctx context.Context, svc *store.Service, c monitor.Comm
 // passed steps 1-4 and the refusals, whatever the gate said.
 func (d *decider) judge(ctx context.Context, rec *store.Record, ch *policy.Change, v policy.Verdict, paused string) (passed bool, err error) {
 	applyVerdict(rec, v)
-	rec.Evidence = evidenceOf(v)
+	rec.Evidence, rec.WakeAt = evidenceOf(v), time.Time{}
 	if rec.Status == store.StatusRejected {
 		return false, nil
 	}
@@ -169,7 +169,6 @@ func (d *decider) judge(ctx context.Context, rec *store.Record, ch *policy.Chang
 	if v.Decision != policy.Allow {
 		return false, nil
 	}
-	rec.WakeAt = time.Time{}
 	if d.gate == nil {
 		return true, nil
 	}

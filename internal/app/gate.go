@@ -197,31 +197,20 @@ func (g *gate) held(ctx context.Context, sha string, now time.Time) (gateResult,
 	if ws.Open {
 		return gateResult{}, nil
 	}
-	return gateResult{status: store.StatusPending, phase: store.PhaseWindow, wake: ws.Next,
+	// Decided again when it may start, or where the search stopped.
+	wake := ws.Next
+	if wake.IsZero() {
+		wake = ws.Checked
+	}
+	return gateResult{status: store.StatusPending, phase: store.PhaseWindow, wake: wake,
 		reason: &policy.Reason{Rule: policy.RuleWindow, Commit: sha, Message: windowMessage(g.env, ws)}}, nil
 }
 
-// windowMessage says why a window holds env and when it may start.
+// windowMessage says why the windows hold env and when it may start, such
+// as "prod is outside the allow windows; next opens 2026-12-07T09:00:00+01:00
+// (0 9 * * 1-5, 8h, Europe/Rome)".
 func windowMessage(env string, ws policy.WindowState) string {
-	var b strings.Builder
-	if w := ws.By; w != nil {
-		fmt.Fprintf(&b, "%s is in the deny window %q (%s, %s)", env, w.Schedule, w.Duration, zoneOf(w))
-	} else {
-		fmt.Fprintf(&b, "%s is outside its allow windows", env)
-	}
-	if ws.Next.IsZero() {
-		b.WriteString("; no window opens within a year")
-	} else {
-		fmt.Fprintf(&b, "; it may start at %s", ws.Next.UTC().Format(time.RFC3339))
-	}
-	return b.String()
-}
-
-func zoneOf(w *policy.Window) string {
-	if w.Timezone == "" {
-		return "UTC"
-	}
-	return w.Timezone
+	return env + " is " + ws.String()
 }
 
 // activeFreeze returns the freeze that holds env at now: its own, else a

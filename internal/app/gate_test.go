@@ -129,7 +129,7 @@ func (r *gateRig) want(rec *store.Record, status, phase, rule string) {
 	}
 }
 
-const gated = `{promotion: {required: true, from: qa}}`
+const gated = `{promotion: {required: true}}` // from: the environment listed before
 
 func TestGateSkippedUpstreamIsRejected(t *testing.T) {
 	r := newGateRig(t, gated)
@@ -300,5 +300,94 @@ func TestGateBreakGlassPassesAFreeze(t *testing.T) {
 	}
 	if it := schedItemOf(bg); !it.Pass {
 		t.Fatal("a break-glass record is not passed by Admit")
+	}
+}
+
+// TestGateBreakGlassAfterQueued: a record queued before a freeze comes is
+// decided again when it comes; break-glass lets it through, and the
+// scheduler then starts it rather than holding it at every dispatch.
+func TestGateBreakGlassAfterQueued(t *testing.T) {
+	tickets := policytest.NewTickets(policy.Ticket{Key: "OPS-1", Status: "Approved", Labels: []string{"emergency-change"}})
+	r := newGateRigTickets(t, `{jira: {projects: [OPS]}, break_glass: {jira_labels: [emergency-change]}}`, tickets)
+	ctx := context.Background()
+	r.git.commitMsg("staging", "alice@example.com", "OPS-1 hotfix", desc("pay", "1.1.0"))
+	r.poll()
+	rec := r.last("staging")
+	r.want(rec, store.StatusPending, store.PhaseQueued, "")
+	if err := r.a.store.Freeze(ctx, store.Freeze{Environment: "staging", Reason: "freeze", Actor: "ops@host"}); err != nil {
+		t.Fatal(err)
+	}
+	r.a.refreshFreezes(ctx)
+	r.wake()
+	got := r.last("staging")
+	if got.Phase != store.PhaseQueued || !got.Evidence.BreakGlass {
+		t.Fatalf("after the freeze: %s/%s break-glass %v %v", got.Status, got.Phase, got.Evidence.BreakGlass, got.Reasons)
+	}
+	r.a.sched.mu.Lock()
+	e := r.a.sched.ids[rec.ID]
+	pass := e != nil && e.Pass && e.Ready
+	r.a.sched.mu.Unlock()
+	if !pass {
+		t.Fatal("the scheduler would hold a break-glass record at every dispatch")
+	}
+}
+
+// TestGateDenyWindow: inside a deny window a record waits (rule window,
+// naming when it may start) and is decided again when the window ends;
+// running stages are not the gate's business, starts are.
+func TestGateDenyWindow(t *testing.T) {
+	// 10:00 UTC on a Wednesday; deny 09:00-11:00 every day.
+	r := newGateRig(t, `{windows: [{kind: deny, schedule: "0 9 * * *", duration: 2h, timezone: UTC}]}`)
+	r.git.commit("staging", "alice@example.com", desc("pay", "1.1.0"))
+	r.poll()
+	st := r.last("staging")
+	r.want(st, store.StatusPending, store.PhaseWindow, policy.RuleWindow)
+	got, _ := r.a.store.Record(context.Background(), st.ID)
+	end := time.Date(2026, 12, 2, 11, 0, 0, 0, time.UTC)
+	if !got.WakeAt.Equal(end) || !strings.Contains(got.Reasons[0].Message, "deny window 0 9 * * *") {
+		t.Fatalf("held until %s (%v), want %s", got.WakeAt, got.Reasons, end)
+	}
+	if r.a.admit(schedItemOf(got)) {
+		t.Fatal("admit lets a record start inside a deny window")
+	}
+	r.clock.add(59 * time.Minute)
+	r.wake()
+	r.want(st, store.StatusPending, store.PhaseWindow, policy.RuleWindow)
+	r.clock.add(time.Minute)
+	r.wake()
+	r.want(st, store.StatusPending, store.PhaseQueued, "")
+	// qa has no windows: never held.
+	r.git.commit("qa", "alice@example.com", desc("pay", "1.1.0"))
+	r.poll()
+	r.want(r.last("qa"), store.StatusPending, store.PhaseQueued, "")
+}
+
+// TestGateAllowWindowInjectedClock: with allow windows, only inside one;
+// the record waits for the next opening in the window's time zone, and a
+// deny inside the allow still wins.
+func TestGateAllowWindowInjectedClock(t *testing.T) {
+	// 10:00 UTC = 11:00 in Rome, a Wednesday. Allow 14:00-16:00 Rome on
+	// weekdays, deny 15:00-15:30 Rome.
+	r := newGateRig(t, `{windows: [
+  {kind: allow, schedule: "0 14 * * 1-5", duration: 2h, timezone: Europe/Rome},
+  {kind: deny, schedule: "0 15 * * *", duration: 30m, timezone: Europe/Rome}]}`)
+	r.git.commit("staging", "alice@example.com", desc("pay", "1.1.0"))
+	r.poll()
+	st := r.last("staging")
+	r.want(st, store.StatusPending, store.PhaseWindow, policy.RuleWindow)
+	got, _ := r.a.store.Record(context.Background(), st.ID)
+	opens := time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC) // 14:00 in Rome (CET, UTC+1)
+	if !got.WakeAt.Equal(opens) || !strings.Contains(got.Reasons[0].Message, "outside the allow windows") {
+		t.Fatalf("held until %s (%v), want %s", got.WakeAt, got.Reasons, opens)
+	}
+	r.clock.add(3 * time.Hour) // 13:00 UTC: the window opens
+	r.wake()
+	r.want(st, store.StatusPending, store.PhaseQueued, "")
+	if !r.a.admit(schedItemOf(r.last("staging"))) {
+		t.Fatal("admit refuses inside an allow window")
+	}
+	r.clock.add(time.Hour + 10*time.Minute) // 15:10 Rome: the deny inside the allow
+	if r.a.admit(schedItemOf(r.last("staging"))) {
+		t.Fatal("admit lets a record start in a deny window inside an allow window")
 	}
 }

@@ -142,11 +142,17 @@ func (a *App) wakePending(ctx context.Context, f store.Filter) {
 	}
 }
 
+// operatorTick is how often serve reads what operators did beside it: two
+// indexed reads (the freezes, the pending records after the last seen),
+// so that a freeze, an unfreeze or a retry is acted on well within the
+// second SPEC §6 allows.
+const operatorTick = 250 * time.Millisecond
+
 // operatorLoop acts, within a second, on what operators do beside serve:
 // freezes set or lifted (records held or released in commit order), and
 // records other processes queued (gitmon retry).
 func (a *App) operatorLoop(ctx context.Context, after int64) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(operatorTick)
 	defer t.Stop()
 	for {
 		select {
@@ -197,6 +203,9 @@ func (a *App) refreshFreezes(ctx context.Context) {
 func (a *App) queue(r *store.Record) {
 	it := schedItemOf(r)
 	a.sched.Add(it)
+	if it.Pass {
+		a.sched.Pass(r.ID) // break-glass decided after it was queued
+	}
 	if it.Ready {
 		a.sched.Ready(r.ID) // a re-reviewed record the queue holds already
 	} else {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/runners"
+	"github.com/spf13/pflag"
 )
 
 // logLevels maps the log.level values of the config to slog's.
@@ -87,7 +87,7 @@ type logFlags struct {
 	json          bool // -log-json, the alias of --log-format json
 }
 
-func (f *logFlags) register(fl *flag.FlagSet) {
+func (f *logFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.level, "log-level", "", "log at this level and up: debug, info, warn or error (default: log.level of the config, else info)")
 	fl.StringVar(&f.format, "log-format", "", "log as text, or as json lines (default: log.format of the config, else text)")
 	fl.BoolVar(&f.json, "log-json", false, "the same as --log-format json")

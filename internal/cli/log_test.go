@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // jsonLines decodes every line of out as one JSON object.
@@ -159,10 +160,14 @@ func TestServeLogFlags(t *testing.T) {
 		{args: []string{"-log-json", "--log-format", "text"}, problem: "-log-json and --log-format text disagree"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+			// The flags as serve takes them: single-dash long forms too.
+			fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 			var lf logFlags
 			lf.register(fl)
-			if err := fl.Parse(tc.args); err != nil {
+			root, serve := &cobra.Command{Use: "gitmon"}, &cobra.Command{Use: "serve"}
+			serve.Flags().AddFlagSet(fl)
+			root.AddCommand(serve)
+			if err := fl.Parse(longFlags(root, append([]string{"serve"}, tc.args...))[1:]); err != nil {
 				t.Fatal(err)
 			}
 			err := lf.check()
@@ -194,9 +199,9 @@ func TestServeUsageErrors(t *testing.T) {
 	if code := Run(t.Context(), Streams{Out: &out, Err: &errb}, []string{"serve", "-h"}); code != ExitOK {
 		t.Errorf("serve -h: exit %d", code)
 	}
-	for _, want := range []string{"-log-level", "-log-format", "-log-json", "the same as --log-format json", "example:"} {
-		if !strings.Contains(errb.String(), want) {
-			t.Errorf("serve -h lacks %q:\n%s", want, errb.String())
+	for _, want := range []string{"--log-level", "--log-format", "--log-json", "the same as --log-format json", "Examples:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("serve -h lacks %q:\n%s", want, out.String())
 		}
 	}
 }

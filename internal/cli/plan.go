@@ -2,13 +2,13 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
 
 	"github.com/gitmon-dev/gitmon/internal/app"
 	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/internal/redact"
+	"github.com/spf13/cobra"
 )
 
 // Exit codes of plan (SPEC §6).
@@ -18,26 +18,48 @@ const (
 	ExitPlanReject   = 4
 )
 
-func runPlan(ctx context.Context, s Streams, args []string) int {
-	fl := flag.NewFlagSet("plan", flag.ContinueOnError)
-	fl.SetOutput(s.Err)
-	cfgPath := fl.String("config", DefaultConfig, "config file")
-	env := fl.String("env", "", "environment (required)")
-	repo := fl.String("repo", "", "only this repository")
-	ref := fl.String("ref", "", "branch or commit to plan for (default: the environment branch tip)")
-	asJSON := fl.Bool("json", false, "print a JSON array")
-	if err := fl.Parse(args); err != nil {
-		return flagExit(err)
+// planFlags are plan's flags.
+type planFlags struct {
+	cf             configFlag
+	env, repo, ref string
+	asJSON         bool
+}
+
+func planCommand(s Streams) *cobra.Command {
+	var f planFlags
+	c := &cobra.Command{
+		Use:   "plan --env E [--repo R] [--ref REF] [--json]",
+		Short: "show what a branch would deploy, running nothing",
+		Long: `Shows what serve would do in environment E if its branch were at REF (a
+branch, refs/heads/..., a tag, a full or short SHA; default: the tip): per
+service, last good -> requested, the field diff, the attributed commits, the
+verdict or the wait. It runs nothing and needs no lock; without a state
+folder the branch tip stands in for the last good, as in CI on a pull request.
+Exit 0 no change, 3 changes that would deploy, 4 some change would be
+rejected, 2 an error.`,
+		Example: `  gitmon plan --env prod
+  gitmon plan --env staging --ref feature/payments-1.5 --json`,
+		Args: noArgs,
+		RunE: runs(func(ctx context.Context, _ []string) int { return runPlan(ctx, s, &f) }),
 	}
-	if *env == "" || fl.NArg() > 0 {
-		fmt.Fprintln(s.Err, "usage: gitmon plan --config F --env E [--repo R] [--ref REF] [--json]")
+	f.cf.register(c)
+	envFlag(c, &f.env, &f.cf, "the environment (required)")
+	c.Flags().StringVar(&f.repo, "repo", "", "only this repository")
+	c.Flags().StringVar(&f.ref, "ref", "", "branch or commit to plan for (default: the environment branch tip)")
+	c.Flags().BoolVar(&f.asJSON, "json", false, "print a JSON array")
+	return c
+}
+
+func runPlan(ctx context.Context, s Streams, f *planFlags) int {
+	if f.env == "" {
+		fmt.Fprintln(s.Err, "gitmon plan: --env is required: gitmon plan --env E [--repo R] [--ref REF] [--json]")
 		return ExitUsage
 	}
-	cfg, ok := loadConfig(s, *cfgPath, config.ModeValidate)
+	cfg, ok := f.cf.load(s, config.ModeValidate)
 	if !ok {
 		return ExitUsage
 	}
-	entries, err := app.Plan(ctx, cfg, app.PlanOptions{Env: *env, Repo: *repo, Ref: *ref})
+	entries, err := app.Plan(ctx, cfg, app.PlanOptions{Env: f.env, Repo: f.repo, Ref: f.ref})
 	if err != nil {
 		fmt.Fprintf(s.Err, "gitmon plan: %v\n", redact.URL(err.Error()))
 		return ExitUsage
@@ -56,14 +78,14 @@ func runPlan(ctx context.Context, s Streams, args []string) int {
 	if entries == nil {
 		entries = []app.PlanEntry{}
 	}
-	if *asJSON {
+	if f.asJSON {
 		if c := writeJSON(s, entries); c != ExitOK {
 			return c
 		}
 		return code
 	}
 	if len(entries) == 0 {
-		fmt.Fprintf(s.Out, "%s: no change\n", *env)
+		fmt.Fprintf(s.Out, "%s: no change\n", f.env)
 	}
 	for _, e := range entries {
 		from := e.LastGood

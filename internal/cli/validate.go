@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -16,41 +15,46 @@ import (
 	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/internal/yamlx"
 	"github.com/gitmon-dev/gitmon/runners"
+	"github.com/spf13/cobra"
 )
-
-// DefaultConfig is the config validate reads when --config is not given
-// and the file exists.
-const DefaultConfig = "gitmon.yaml"
 
 // DefaultDescriptors is the descriptors glob of a checkout when no config
 // names one.
 const DefaultDescriptors = "services/*.yaml"
 
-func runValidate(ctx context.Context, s Streams, args []string) int {
-	fl := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fl.SetOutput(s.Err)
-	cfgPath := fl.String("config", "", "config file (default ./"+DefaultConfig+" when present)")
-	fl.Usage = func() {
-		fmt.Fprintln(s.Err, "usage: gitmon validate [--config F] [PATH...]")
-		fmt.Fprintln(s.Err, "  PATH is a descriptor (.yaml/.yml) or a checkout folder, where the descriptors glob applies.")
-		fl.PrintDefaults()
+func validateCommand(s Streams) *cobra.Command {
+	var cf configFlag
+	c := &cobra.Command{
+		Use:   "validate [--config F] [PATH...]",
+		Short: "check the config and descriptors",
+		Long: `Checks the config and descriptors, printing every problem as
+file:line:col: message (file: message where no line applies).
+
+A PATH that is a folder is a checkout, where the descriptors glob of the
+config applies; a PATH that is a file is a descriptor (.yaml or .yml). The
+config is --config, else $GITMON_CONFIG, else ./gitmon.yaml when it exists.
+The command of every exec pipeline must exist and be executable, found as
+serve finds it; the Jenkins job of every jenkins pipeline is asked for.
+
+Exit 0 valid, 1 invalid, 2 a usage error or a missing path.`,
+		Example: `  gitmon validate --config gitmon.yaml
+  gitmon validate checkout/ services/payments.yaml --config /etc/gitmon/gitmon.yaml`,
+		RunE: runs(func(ctx context.Context, paths []string) int { return runValidate(ctx, s, &cf, paths) }),
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
+	cf.register(c)
+	return c
+}
+
+func runValidate(ctx context.Context, s Streams, cf *configFlag, paths []string) int {
+	cfgPath, named := cf.resolve()
+	if !named {
+		if _, err := os.Stat(cfgPath); err != nil {
+			cfgPath = ""
 		}
-		return ExitUsage
 	}
-	paths := fl.Args()
-	explicit := *cfgPath != ""
-	if !explicit {
-		if _, err := os.Stat(DefaultConfig); err == nil {
-			*cfgPath = DefaultConfig
-		}
-	}
-	if *cfgPath == "" && len(paths) == 0 {
-		fmt.Fprintf(s.Err, "gitmon validate: nothing to check: no --config, no ./%s and no PATH\n", DefaultConfig)
-		fl.Usage()
+	if cfgPath == "" && len(paths) == 0 {
+		fmt.Fprintf(s.Err, "gitmon validate: nothing to check: no --config, no $%s, no ./%s and no PATH\n", ConfigEnv, DefaultConfig)
+		fmt.Fprintln(s.Err, "Run 'gitmon validate --help' for usage.")
 		return ExitUsage
 	}
 
@@ -86,18 +90,20 @@ func runValidate(ctx context.Context, s Streams, args []string) int {
 
 	globs := []string{DefaultDescriptors}
 	checkedConfig := 0
-	if *cfgPath != "" {
-		if _, err := os.Stat(*cfgPath); err != nil {
-			fmt.Fprintf(s.Err, "gitmon validate: %s: no such file\n", *cfgPath)
+	if cfgPath != "" {
+		if _, err := os.Stat(cfgPath); err != nil {
+			fmt.Fprintf(s.Err, "gitmon validate: %s: no such file\n", cfgPath)
 			return ExitUsage
 		}
 		checkedConfig = 1
-		cfg, warns, err := config.Load(*cfgPath, config.Options{Mode: config.ModeValidate})
+		cfg, warns, err := config.Load(cfgPath, config.Options{Mode: config.ModeValidate})
 		report(yamlx.Errors(warns), true)
-		report(yamlx.WithFile(err, *cfgPath), false)
+		report(yamlx.WithFile(err, cfgPath), false)
 		if cfg != nil {
 			globs = descriptorGlobs(cfg)
-			problems, warns := checkJenkinsJobs(ctx, cfg, *cfgPath)
+			report(checkExecCommands(cfg), false)
+			report(checkExpansions(cfg), true)
+			problems, warns := checkJenkinsJobs(ctx, cfg)
 			report(problems, false)
 			report(warns, true)
 		}
@@ -205,24 +211,20 @@ func checkDescriptor(path string) yamlx.Errors {
 // found, no GITMON_RUN_ID, credentials refused) is a problem; a Jenkins
 // that cannot be reached, and each GITMON_ parameter a job does not
 // define, are warnings.
-func checkJenkinsJobs(ctx context.Context, cfg *config.Config, file string) (problems, warnings yamlx.Errors) {
+func checkJenkinsJobs(ctx context.Context, cfg *config.Config) (problems, warnings yamlx.Errors) {
 	jc := cfg.Integrations.Jenkins
 	if jc == nil {
 		return nil, nil
 	}
-	names := make([]string, 0, len(cfg.Pipelines))
-	for name, p := range cfg.Pipelines {
-		if p.Runner == config.RunnerJenkins && p.Job != "" {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
 	env := runners.Env{Secrets: cfg.Secrets(), Jenkins: app.JenkinsOptions(jc)}
-	for _, name := range names {
+	for _, name := range pipelineNames(cfg, config.RunnerJenkins) {
 		path := yamlx.Join(yamlx.Join("pipelines", name), "job")
 		job := cfg.Pipelines[name].Job
+		if job == "" {
+			continue
+		}
 		if unread := (!jc.User.IsZero() && jc.User.Value() == "") || (!jc.Token.IsZero() && jc.Token.Value() == ""); unread {
-			warnings = append(warnings, &yamlx.Error{File: file, Path: path, Msg: fmt.Sprintf("the Jenkins job %q was not checked: the integrations.jenkins credentials could not be read", job)})
+			warnings = append(warnings, placed(cfg, path, "the Jenkins job %q was not checked: the integrations.jenkins credentials could not be read", job))
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, runners.DefaultJenkinsStartupTimeout)
@@ -231,16 +233,16 @@ func checkJenkinsJobs(ctx context.Context, cfg *config.Config, file string) (pro
 		var ue *runners.UnreachableError
 		switch {
 		case errors.As(err, &ue):
-			warnings = append(warnings, &yamlx.Error{File: file, Path: path, Msg: fmt.Sprintf("the Jenkins job %q was not checked: %v", job, err)})
+			warnings = append(warnings, placed(cfg, path, "the Jenkins job %q was not checked: %v", job, err))
 			continue
 		case err != nil:
-			problems = append(problems, &yamlx.Error{File: file, Path: path, Msg: err.Error()})
+			problems = append(problems, placed(cfg, path, "%v", err))
 		}
 		for _, param := range missing {
 			if param == runners.JenkinsRunIDParameter {
 				continue // the problem above
 			}
-			warnings = append(warnings, &yamlx.Error{File: file, Path: path, Msg: fmt.Sprintf("the Jenkins job %q does not define the %s parameter: Jenkins drops it, so its builds do not get it", job, param)})
+			warnings = append(warnings, placed(cfg, path, "the Jenkins job %q does not define the %s parameter: Jenkins drops it, so its builds do not get it", job, param))
 		}
 	}
 	return problems, warnings

@@ -132,6 +132,7 @@ type Config struct {
 	PluginDir    string        // absolute
 	Policy       policy.Config // the global policy
 	Integrations Integrations
+	Positions    yamlx.Positions // where each key path of File starts, to place what is found after loading
 }
 
 // Tuning holds the optional knobs of SPEC §3.
@@ -378,5 +379,6 @@ func Parse(path string, data []byte, opts Options) (*Config, Warnings, error) {
 	if len(errs) > 0 {
 		return nil, warns, yamlx.WithFile(errs.Err(), path)
 	}
+	cfg.Positions = l.pos
 	return cfg, warns, nil
 }

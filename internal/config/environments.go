@@ -96,7 +96,36 @@ func (l *loader) environments(globalNode *yaml.Node, raws []rawEnvironment, pipe
 		l.policyPaths(&env.Policy)
 		out = append(out, env)
 	}
+	l.upstreams(out, names)
 	return global, out
+}
+
+// upstreams settles each environment's promotion.from (SPEC §3): by
+// default the environment listed just before; otherwise one listed
+// before it, so that promotion only flows forward and never loops. names
+// maps the valid environment names to their index.
+func (l *loader) upstreams(envs []Environment, names map[string]int) {
+	for i := range envs {
+		pr := &envs[i].Policy.Promotion
+		p := yamlx.Join(yamlx.Index("environments", i), "policy.promotion")
+		if pr.From == "" {
+			if i > 0 {
+				pr.From = envs[i-1].Name
+			} else if pr.Required {
+				l.errorf(yamlx.Join(p, "required"), "%q is listed first, so it has no upstream to promote from: require promotion on later environments", envs[i].Name)
+			}
+			continue
+		}
+		j, ok := names[pr.From]
+		switch {
+		case !ok:
+			l.errorf(yamlx.Join(p, "from"), "no environment is named %q", pr.From)
+		case j == i:
+			l.errorf(yamlx.Join(p, "from"), "%q cannot promote from itself", pr.From)
+		case j > i:
+			l.errorf(yamlx.Join(p, "from"), "%q is listed after %q: promotion goes from earlier environments to later ones", pr.From, envs[i].Name)
+		}
+	}
 }
 
 // policyPaths resolves the policy's file paths against the config's
@@ -209,10 +238,15 @@ func lookup(n *yaml.Node, dotted string) *yaml.Node {
 func (l *loader) policyRules(cfg *Config) {
 	check := func(prefix string, pc *policy.Config) {
 		for _, pr := range pc.Check() {
-			l.errorf(yamlx.Join(prefix, pr.Path), "%s", pr.Msg)
+			if p := yamlx.Join(prefix, pr.Path); !l.failed(p) {
+				l.errorf(p, "%s", pr.Msg)
+			}
 		}
 		if pc.Jira.Required && cfg.Integrations.Jira == nil {
 			l.errorf(yamlx.Join(prefix, "jira.required"), "jira.required is true, which needs integrations.jira to check tickets")
+		}
+		if len(pc.BreakGlass.JiraLabels) > 0 && cfg.Integrations.Jira == nil {
+			l.warnf(yamlx.Join(prefix, "break_glass.jira_labels"), "break-glass labels are set but integrations.jira is not: no ticket can be checked for them, so nothing breaks the glass")
 		}
 		if pc.Signatures.Required {
 			l.errorf(yamlx.Join(prefix, "signatures.required"), "signature verification is not available yet; serve refuses to start with signatures.required: true")

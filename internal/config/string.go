@@ -59,7 +59,11 @@ func (c *Config) String() string {
 		if n := e.Notifications; len(n.Slack)+len(n.Emails) > 0 {
 			line(2, "notifications: slack %s, emails %s", list(n.Slack), list(n.Emails))
 		}
-		writePolicy(&b, 2, &e.Policy)
+		noUpstream := ""
+		if e.Name == c.Environments[0].Name {
+			noUpstream = "none: listed first"
+		}
+		writePolicy(&b, 2, &e.Policy, noUpstream)
 	}
 	line(0, "pipelines:")
 	names := make([]string, 0, len(c.Pipelines))
@@ -95,7 +99,7 @@ func (c *Config) String() string {
 		line(1, "%s: %s, %s", n, p.Runner, strings.Join(parts, ", "))
 	}
 	line(0, "plugin_dir: %s", c.PluginDir)
-	writePolicy(&b, 0, &c.Policy)
+	writePolicy(&b, 0, &c.Policy, "the environment listed just before")
 	line(0, "integrations:")
 	in := c.Integrations
 	if in.Jira == nil && in.Slack == nil && in.Jenkins == nil && in.SMTP == nil {
@@ -119,7 +123,8 @@ func (c *Config) String() string {
 	return b.String()
 }
 
-func writePolicy(b *strings.Builder, indent int, p *policy.Config) {
+// writePolicy renders p; noFrom words an empty promotion.from.
+func writePolicy(b *strings.Builder, indent int, p *policy.Config, noFrom string) {
 	pad := strings.Repeat("  ", indent)
 	allow := func(l *[]string) string {
 		if l == nil {
@@ -147,6 +152,22 @@ func writePolicy(b *strings.Builder, indent int, p *policy.Config) {
 	if s := p.Signatures; s.Required || s.AllowedSignersFile != "" || s.GPGKeyringFile != "" {
 		fmt.Fprintf(b, "%s  signatures: required %t\n", pad, s.Required)
 	}
+	pr := p.Promotion
+	from := pr.From
+	if from == "" {
+		from = "(" + noFrom + ")"
+	}
+	fmt.Fprintf(b, "%s  promotion: required %t, from %s, fields %s, soak %s, wait %s\n",
+		pad, pr.Required, from, list(pr.Fields), pr.Soak, pr.Wait)
+	if len(p.Windows) == 0 {
+		fmt.Fprintf(b, "%s  windows: none (always open)\n", pad)
+	} else {
+		fmt.Fprintf(b, "%s  windows:\n", pad)
+		for _, w := range p.Windows {
+			fmt.Fprintf(b, "%s    %s\n", pad, w)
+		}
+	}
+	fmt.Fprintf(b, "%s  break_glass: jira_labels %s\n", pad, quoted(p.BreakGlass.JiraLabels))
 }
 
 // secrets renders name/secret pairs as "name <secret> (env X)".

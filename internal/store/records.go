@@ -183,6 +183,12 @@ func (s *SQLite) Records(ctx context.Context, f Filter) ([]*Record, error) {
 			args = append(args, st)
 		}
 	}
+	if !f.Since.IsZero() {
+		// The stored text sorts as time (formatTime), and a plain comparison
+		// leaves the index of the other conditions usable.
+		conds = append(conds, `created_at >= ?`)
+		args = append(args, formatTime(f.Since))
+	}
 	return s.queryRecords(ctx, strings.Join(conds, ` AND `), args, "DESC", f.Limit)
 }
 

@@ -311,7 +311,8 @@ type Filter struct {
 	Environment string
 	Service     string
 	Status      []string
-	Limit       int // 0: no limit
+	Since       time.Time // records created at or after it; zero: any time
+	Limit       int       // 0: no limit
 }
 
 // Store is gitmon's durable state.

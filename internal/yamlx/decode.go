@@ -35,8 +35,8 @@ var (
 // Unknown keys are errors. A *yaml.Node field receives the raw node. A null
 // value counts as absent: the target keeps what it held, so callers set
 // defaults before decoding, and a pointer field stays nil, so callers can
-// tell "absent" from "empty". A time.Duration is read with
-// time.ParseDuration. Every problem is reported, in file order, as Errors.
+// tell "absent" from "empty". A time.Duration is read with ParseDuration
+// (Go's syntax, and d for days). Every problem is reported, in file order, as Errors.
 // The returned Positions hold where each decoded path starts.
 func Decode(n *yaml.Node, out any) (Positions, error) {
 	d := &decoder{pos: Positions{}}
@@ -195,12 +195,12 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 
 func (d *decoder) duration(n *yaml.Node, path string, v reflect.Value) {
 	if n.Kind != yaml.ScalarNode {
-		d.fail(n, path, "expected a duration such as 30s or 5m, found %s", kindName(n))
+		d.fail(n, path, "expected a duration such as 30s, 5m or 7d, found %s", kindName(n))
 		return
 	}
-	dur, err := time.ParseDuration(n.Value)
+	dur, err := ParseDuration(n.Value)
 	if err != nil {
-		d.fail(n, path, "expected a duration such as 30s or 5m, found %q", n.Value)
+		d.fail(n, path, "expected a duration such as 30s, 5m or 7d, found %q", n.Value)
 		return
 	}
 	if dur < 0 {
