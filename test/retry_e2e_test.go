@@ -122,12 +122,24 @@ func TestRetryWhileFrozenWaitsForUnfreeze(t *testing.T) {
 }
 
 // TestRetryFrozenThenUnfrozenAtOnce: an operator retries in a frozen
-// environment and lifts the freeze right away, before serve has seen the
-// retry (or in the same read of what operators did): the retry still
-// runs once the freeze is gone. Three rounds, each a new failed release.
+// environment and lifts the freeze right away, so that serve may read the
+// unfreeze and the queued retry in one pass: the retry still runs once
+// the freeze is gone. Each round is a new failed release; several rounds,
+// because the two commands land in one of serve's reads only some of the
+// time.
+//
+// It fails on main as of this commit: serve's operatorLoop
+// (internal/app/holds.go) first sees the unfreeze (refreshFreezes →
+// wakePending → waiter.Wait(id, seq, now), the retry being pending in the
+// store already), then queues the retry (queue → waiter.Wait(id, seq,
+// r.WakeAt)); a freeze hold has a zero WakeAt, and a zero time makes the
+// waiter forget the wake just set. Unless the waiter's goroutine took the
+// wake in between, the retry stays pending (rule window, naming a freeze
+// that no longer exists) for good.
 func TestRetryFrozenThenUnfrozenAtOnce(t *testing.T) {
 	r := pmNewRig(t, "", "", "pay")
-	for i, v := range []string{"2.0.0", "2.1.0", "2.2.0"} {
+	for i := range 6 {
+		v := fmt.Sprintf("2.%d.0", i)
 		r.touch("fail-qa")
 		c := r.bump("qa", "pay", v, 8080, "pay "+v)
 		pmWant(t, r.ended("qa", "pay", c), "failed")
