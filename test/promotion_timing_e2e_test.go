@@ -18,12 +18,15 @@ const pmTries = 20
 // staging while qa still runs it waits pending (rule promotion, naming qa
 // and the version), and follows once qa succeeds, on the evidence of
 // qa's record. Over pmTries versions it measures qa's finished_at →
-// staging's first stage started_at (logged as a FIGURE line; only a
-// generous sanity bound is asserted).
+// staging's first stage started_at (logged as a FIGURE line, beside the
+// same run's baseline: qa's own ungated start after its record was
+// created; only a generous sanity bound is asserted).
 func TestPromotionWaitsForRunningUpstreamThenFollows(t *testing.T) {
 	r := pmNewRig(t, pmStagingGated, pmProdGated, "pay")
 	r.touch("hold-qa")
-	var delays []time.Duration
+	// delays are held starts; baseline is the same run's ungated start in
+	// qa (record created → first stage started).
+	var delays, baseline []time.Duration
 	for i := 1; i <= pmTries; i++ {
 		v := fmt.Sprintf("2.0.%d", i)
 		q := r.bump("qa", "pay", v, 8080, "pay "+v)
@@ -50,8 +53,10 @@ func TestPromotionWaitsForRunningUpstreamThenFollows(t *testing.T) {
 			t.Errorf("%s started in staging %s after it succeeded in qa", v, d)
 		}
 		delays = append(delays, d)
+		baseline = append(baseline, up.Stages[0].StartedAt.Sub(up.CreatedAt))
 	}
 	t.Log(pmFigure("held-start-after-upstream", delays))
+	t.Log(pmFigure("baseline-ungated-start-after-decision", baseline))
 	// prod was never asked: nothing ran there.
 	if lines := r.deployed("prod", "pay"); len(lines) != 0 {
 		t.Errorf("prod ran: %q", lines)
