@@ -29,9 +29,9 @@ type story struct {
 
 // tell runs the story, from the baselines to the status table.
 func (s *story) tell(ctx context.Context) error {
-	if _, err := s.w.until(ctx, "the first poll of every branch", func([]*store.Record) bool {
+	if _, err := s.w.until(ctx, "the first poll of every branch", func([]*store.Record) (bool, error) {
 		ok, _ := s.a.Ready()
-		return ok
+		return ok, nil
 	}); err != nil {
 		return err
 	}
@@ -134,13 +134,16 @@ func (s *story) waits(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.w.until(ctx, "qa's healthcheck of payments "+version, func([]*store.Record) bool {
+	if _, err := s.w.until(ctx, "qa's healthcheck of payments "+version, func(recs []*store.Record) (bool, error) {
 		select {
 		case <-held.arrived:
-			return true
+			return true, nil
 		default:
-			return false
 		}
+		if r := find(recs, "qa", qa); r != nil && r.FinishedAt != nil {
+			return false, fmt.Errorf("qa/payments %s ended %s before its healthcheck asked", version, r.Status)
+		}
+		return false, nil
 	}); err != nil {
 		return err
 	}

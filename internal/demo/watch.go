@@ -31,9 +31,13 @@ func newWatcher(p *printer, st store.Store) *watcher {
 	return &watcher{p: p, st: st, shown: map[string]string{}}
 }
 
-// until waits until cond holds over the records (newest first), printing
-// them as they change, then until their notifications are delivered.
-func (w *watcher) until(ctx context.Context, what string, cond func([]*store.Record) bool) ([]*store.Record, error) {
+// cond is what the story waits for, over the records (newest first): true
+// once it holds, an error once it never will.
+type cond func(recs []*store.Record) (bool, error)
+
+// until waits until c holds, printing the records as they change, then
+// until their notifications are delivered.
+func (w *watcher) until(ctx context.Context, what string, c cond) ([]*store.Record, error) {
 	deadline := time.Now().Add(waitFor)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -44,7 +48,11 @@ func (w *watcher) until(ctx context.Context, what string, cond func([]*store.Rec
 		}
 		w.show(recs)
 		w.p.notes()
-		if cond(recs) {
+		ok, err := c(recs)
+		if err != nil {
+			return nil, fmt.Errorf("waiting for %s: %w", what, err)
+		}
+		if ok {
 			w.settle(ctx)
 			return recs, nil
 		}
@@ -122,21 +130,21 @@ func (w *watcher) delivered(ctx context.Context) bool {
 // The conditions the story waits for.
 
 // ended reports whether n records of commit ended.
-func ended(commit string, n int) func([]*store.Record) bool {
-	return func(recs []*store.Record) bool {
+func ended(commit string, n int) cond {
+	return func(recs []*store.Record) (bool, error) {
 		got := 0
 		for _, r := range recs {
 			if r.Commit == commit && r.FinishedAt != nil {
 				got++
 			}
 		}
-		return got >= n
+		return got >= n, nil
 	}
 }
 
 // endedIDs reports whether the records ids ended.
-func endedIDs(ids ...string) func([]*store.Record) bool {
-	return func(recs []*store.Record) bool {
+func endedIDs(ids ...string) cond {
+	return func(recs []*store.Record) (bool, error) {
 		left := len(ids)
 		for _, r := range recs {
 			for _, id := range ids {
@@ -145,16 +153,22 @@ func endedIDs(ids ...string) func([]*store.Record) bool {
 				}
 			}
 		}
-		return left == 0
+		return left == 0, nil
 	}
 }
 
 // waiting reports whether a record of commit in env waits at the gate
-// phase.
-func waiting(env, commit, phase string) func([]*store.Record) bool {
-	return func(recs []*store.Record) bool {
+// phase; one that ended never will.
+func waiting(env, commit, phase string) cond {
+	return func(recs []*store.Record) (bool, error) {
 		r := find(recs, env, commit)
-		return r != nil && r.Status == store.StatusPending && r.Phase == phase
+		switch {
+		case r == nil:
+			return false, nil
+		case r.FinishedAt != nil:
+			return false, fmt.Errorf("%s/%s %s ended %s instead", env, r.Service, r.Version, r.Status)
+		}
+		return r.Status == store.StatusPending && r.Phase == phase, nil
 	}
 }
 
