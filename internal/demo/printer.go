@@ -45,6 +45,10 @@ func (p *printer) block(text []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, l := range bytes.Split(bytes.TrimRight(text, "\n"), []byte("\n")) {
+		if len(l) == 0 {
+			fmt.Fprintln(p.w)
+			continue
+		}
 		fmt.Fprintf(p.w, "           %s\n", l)
 	}
 }
