@@ -46,7 +46,7 @@ func runDemo(ctx context.Context, s Streams, keep string) int {
 	fmt.Fprintln(s.Out, "gitmon demo: a throwaway GitOps repository, the real daemon, local exec and plugin runners, a local service for healthchecks, and notifications to a local fake Slack and SMTP server.")
 	if err := demo.Run(ctx, s.Out, demo.Options{Exe: exe, Keep: keep}); err != nil {
 		fmt.Fprintf(s.Err, "gitmon demo: %v\n", err)
-		if errors.Is(err, demo.ErrKeepNotEmpty) {
+		if errors.Is(err, demo.ErrKeep) {
 			return ExitUsage
 		}
 		return 1

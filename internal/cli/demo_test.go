@@ -124,7 +124,7 @@ func TestDemoKeep(t *testing.T) {
 			t.Fatal(err)
 		}
 		res := gitmon(t, "demo", "--keep", dir)
-		if res.code != ExitUsage || !strings.Contains(res.errOut, "must be an empty folder") {
+		if res.code != ExitUsage || !strings.Contains(res.errOut, "must be an empty folder or not exist") {
 			t.Errorf("demo --keep on the kept folder: %v", res)
 		}
 		if after, err := os.ReadFile(cfg); err != nil || string(after) != string(before) {

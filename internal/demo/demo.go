@@ -39,7 +39,7 @@ type Options struct {
 	Exe string
 	// Keep is the folder to leave the repository, the config and the
 	// state in, for the other commands to be tried on; it must be empty
-	// or not exist (ErrKeepNotEmpty). "" works in a temporary folder,
+	// or not exist (ErrKeep). "" works in a temporary folder,
 	// removed at the end.
 	Keep string
 }

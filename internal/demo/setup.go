@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // The folder the demo works in: the repository, the config, the state,
@@ -86,9 +87,16 @@ params: {environment: %s}
 `, service, version, service, version, port, env, service, ports, service, service, env)
 }
 
-// ErrKeepNotEmpty is returned by Run when the --keep folder exists and is
-// not an empty folder: the demo never writes over what is there.
-var ErrKeepNotEmpty = errors.New("must be an empty folder or not exist")
+// ErrKeep is wrapped by Run's error when the --keep folder cannot hold
+// the demo: it exists and is not an empty folder (the demo never writes
+// over what is there), or its path cannot be a file:// URL.
+var ErrKeep = errors.New("cannot hold the demo")
+
+// urlUnsafe reports the runes a folder's path cannot hold in the demo's
+// file:// URL: the config refuses spaces and control characters in a URL,
+// and #, ? and % would make part of the path a fragment, a query or an
+// escape.
+func urlUnsafe(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' || r == '?' || r == '%' }
 
 // workDir returns the folder the demo works in: keep (made if absent,
 // refused unless empty), or a temporary one that done removes.
@@ -98,11 +106,20 @@ func workDir(keep string) (dir string, done func(), err error) {
 		if err != nil {
 			return "", nil, err
 		}
+		if strings.ContainsFunc(dir, urlUnsafe) {
+			os.RemoveAll(dir)
+			return "", nil, fmt.Errorf("the temporary folder %q cannot be named by a file:// URL (spaces, control characters, #, ? or %%): "+
+				"set TMPDIR, or use --keep DIR", dir)
+		}
 		return dir, func() { os.RemoveAll(dir) }, nil
 	}
 	dir, err = filepath.Abs(keep)
 	if err != nil {
 		return "", nil, err
+	}
+	if strings.ContainsFunc(dir, urlUnsafe) {
+		return "", nil, fmt.Errorf("--keep %q %w: the config names its repository by a file:// URL, "+
+			"which cannot hold spaces, control characters, #, ? or %%; choose another folder", keep, ErrKeep)
 	}
 	fi, err := os.Stat(dir)
 	switch {
@@ -113,14 +130,15 @@ func workDir(keep string) (dir string, done func(), err error) {
 	case err != nil:
 		return "", nil, err
 	case !fi.IsDir():
-		return "", nil, fmt.Errorf("--keep %s is not a folder: it %w", keep, ErrKeepNotEmpty)
+		return "", nil, fmt.Errorf("--keep %s %w: it is not a folder (it must be an empty folder or not exist)", keep, ErrKeep)
 	default:
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			return "", nil, err
 		}
 		if len(entries) > 0 {
-			return "", nil, fmt.Errorf("--keep %s holds %s and %d more: it %w", keep, entries[0].Name(), len(entries)-1, ErrKeepNotEmpty)
+			return "", nil, fmt.Errorf("--keep %s %w: it must be an empty folder or not exist, and it holds %s and %d more",
+				keep, ErrKeep, entries[0].Name(), len(entries)-1)
 		}
 	}
 	return dir, func() {}, nil

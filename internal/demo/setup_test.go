@@ -69,16 +69,22 @@ func TestInstallBinaries(t *testing.T) {
 func TestWorkDir(t *testing.T) {
 	base := t.TempDir()
 	for _, tc := range []struct {
-		name, setup string // setup: "" absent, "empty", "file", "full"
-		refuse      bool
+		name, folder, setup string // setup: "" absent, "empty", "file", "full"
+		refuse              bool
 	}{
-		{"absent", "", false},
-		{"empty", "empty", false},
-		{"a file", "file", true},
-		{"not empty", "full", true},
+		{"absent", "demo", "", false},
+		{"empty", "demo", "empty", false},
+		{"a file", "demo", "file", true},
+		{"not empty", "demo", "full", true},
+		// The config's file:// URL could not name these.
+		{"a space", "my demo", "", true},
+		{"a fragment", "demo#1", "", true},
+		{"a query", "demo?x", "", true},
+		{"an escape", "demo%20", "", true},
+		{"a newline", "demo\nx", "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			keep := filepath.Join(base, strings.ReplaceAll(tc.name, " ", "-"), "demo")
+			keep := filepath.Join(base, strings.ReplaceAll(tc.name, " ", "-"), tc.folder)
 			if err := os.MkdirAll(filepath.Dir(keep), 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -93,8 +99,11 @@ func TestWorkDir(t *testing.T) {
 			}
 			dir, done, err := workDir(keep)
 			if tc.refuse {
-				if !errors.Is(err, ErrKeepNotEmpty) {
-					t.Fatalf("workDir(%s) = %v, want ErrKeepNotEmpty", tc.name, err)
+				if !errors.Is(err, ErrKeep) {
+					t.Fatalf("workDir(%s) = %v, want ErrKeep", tc.name, err)
+				}
+				if _, err := os.Lstat(keep); tc.setup == "" && !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("a refused %s was made: %v", keep, err)
 				}
 				if tc.setup == "full" {
 					if b, err := os.ReadFile(filepath.Join(keep, "notes.txt")); err != nil || string(b) != "mine" {
