@@ -12,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/gitmon-dev/gitmon/internal/redact"
@@ -127,6 +128,9 @@ func (r *Repo) scrub(s string) string {
 func isMissingObject(err error) bool {
 	for _, target := range []error{
 		plumbing.ErrObjectNotFound, ErrNotFound,
+		// A ref file left empty by a kill while go-git wrote it: the store
+		// is repaired like one that lost objects.
+		dotgit.ErrEmptyRefFile,
 		packfile.ErrReferenceDeltaNotFound, packfile.ErrInvalidDelta, packfile.ErrZLib, packfile.ErrInvalidObject,
 	} {
 		if errors.Is(err, target) {

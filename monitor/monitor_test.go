@@ -720,3 +720,41 @@ func TestHTTPKeepAlive(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchRepairsEmptyRef: gitmon killed while go-git wrote a ref leaves
+// an empty ref file (seen in the SIGKILL soak); every later fetch failed
+// with "ref file is empty" for ever. The next fetch repairs the store.
+func TestFetchRepairsEmptyRef(t *testing.T) {
+	gitserver.Require(t)
+	ctx := context.Background()
+	repo := gitserver.NewRepo(t)
+	seed(t, repo, 3)
+	dir := filepath.Join(t.TempDir(), "objects")
+	cfg := Remote{URL: "file://" + repo.Bare}
+	r, err := NewRepo(cfg, Options{Dir: dir, Cache: cache.NewObjectLRU(cache.MiByte)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustFetch(t, r, "qa")
+	mustFetch(t, r, "prod")
+	r.Close()
+	for _, b := range []string{"qa", "prod"} {
+		if err := os.WriteFile(filepath.Join(dir, "refs", "remotes", "origin", b), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err = NewRepo(cfg, Options{Dir: dir, Cache: cache.NewObjectLRU(cache.MiByte)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	repo.WriteFile("services/svc-01.yaml", "service: svc-01\nversion: 9\n")
+	tip := repo.Commit("qa", "one", alice, alice)
+	mustFetch(t, r, "qa")
+	if files, err := r.Files(ctx, tip, descriptors); err != nil || len(files) != 3 {
+		t.Fatalf("Files after repair = %+v, %v", files, err)
+	}
+	if _, err := r.Files(ctx, repo.Head("prod"), descriptors); err != nil {
+		t.Fatalf("prod after repair: %v", err)
+	}
+}

@@ -277,7 +277,8 @@ func TestValidateWarnsWithoutCommitterAllowlist(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
-	r := gitmon(t, t.TempDir(), "demo")
+	keep := filepath.Join(t.TempDir(), "demo")
+	r := gitmon(t, t.TempDir(), "demo", "--keep", keep)
 	if r.code != 0 {
 		t.Fatalf("demo: %v", r)
 	}
@@ -286,14 +287,36 @@ func TestDemo(t *testing.T) {
 		"qa/search 2.0.0 → 2.1.0: SKIPPED", "reason skip:",
 		"qa/payments 1.4.2: REJECTED", "reason committers:",
 		"it last changed ports) [field ports",
-		"qa/payments 1.4.2 → 1.5.0: FAILED", "stage healthcheck failed",
-		"qa/payments 1.5.0 → 1.4.2: SUCCEEDED",
-		"staging/payments 1.4.1 → 1.4.2: SUCCEEDED", "stage regression  succeeded",
-		"prod/search 2.0.0 → 2.1.0: SUCCEEDED", "stage smoke       succeeded",
-		"prod     payments 1.4.2, search 2.1.0",
+		"staging/search 2.0.0 → 2.1.0: REJECTED", "reason promotion: search 2.1.0",
+		"staging/payments 1.4.3 → 1.5.0: PENDING", "reason promotion: waiting for qa",
+		"staging/payments 1.4.3 → 1.5.0: SUCCEEDED", "stage regression  succeeded",
+		"prod/payments 1.4.1 → 1.5.0: SUCCEEDED", "stage smoke       succeeded",
+		"reason window: prod is frozen by carol@platform.example.com",
+		"prod/search 2.0.0 → 2.2.0: SUCCEEDED",
+		"qa/payments 1.5.0 → 1.6.0: FAILED", "stage healthcheck failed",
+		"qa/payments 1.6.0: SUCCEEDED (a retry of commit",
+		"$ gitmon status",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "prod/search 2.0.0 → 2.1.0") {
+		t.Errorf("the version qa skipped reached prod:\n%s", r.stdout)
+	}
+	// The kept folder works for other processes of the binary: its
+	// repository is read through git over file://.
+	cfg := filepath.Join(keep, "gitmon.yaml")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status", "--config", cfg}, "SERVICE"},
+		{[]string{"history", "--config", cfg}, "promotion: search 2.1.0"},
+		{[]string{"plan", "--config", cfg, "--env", "prod"}, "prod: no change"},
+	} {
+		if r := gitmon(t, t.TempDir(), c.args...); r.code != 0 || !strings.Contains(r.stdout, c.want) {
+			t.Errorf("gitmon %s on the kept demo: %v, want %q", strings.Join(c.args, " "), r, c.want)
 		}
 	}
 }

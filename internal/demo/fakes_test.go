@@ -2,10 +2,6 @@ package demo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -63,25 +59,5 @@ func TestFakes(t *testing.T) {
 	}
 	if l := in.take(); len(l) != 0 {
 		t.Errorf("take twice: %q", l)
-	}
-}
-
-func TestSmokePlugin(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "gitmon")
-	if _, _, err := smokePlugin(exe); err == nil {
-		t.Fatal("no plugin next to the executable: want an error")
-	}
-	body := []byte("#!/bin/sh\n")
-	if err := os.WriteFile(filepath.Join(dir, "gitmon-smoke"), body, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path, sum, err := smokePlugin(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := sha256.Sum256(body)
-	if path != filepath.Join(dir, "gitmon-smoke") || sum != hex.EncodeToString(want[:]) {
-		t.Errorf("smokePlugin = %s, %s", path, sum)
 	}
 }
