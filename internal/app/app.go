@@ -185,9 +185,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a.rel = &releaser{store: a.store, runners: a.runners, pipelines: cfg.Pipelines, env: cfg.Environment, now: a.now,
 		log: a.log, secrets: a.secrets, outputCap: int(cfg.Tuning.OutputCap.Int64()), grace: cfg.Tuning.ShutdownGrace,
 		metrics: a.metrics, announce: a.opts.Announcer, seen: a.takeSeen,
-		ended: func(ctx context.Context, rec *store.Record) {
-			a.upstreamMoved(ctx, rec.Repository, rec.Environment, rec.Service)
-		},
+		ended: a.releaseEnded,
 		retry: 100 * time.Millisecond, retryMax: 5 * time.Second, drain: 5 * time.Second}
 	a.sched = newScheduler(schedulerDeps{Concurrency: cfg.Tuning.Concurrency, Log: a.log,
 		Start: func(ctx context.Context, id string) {
@@ -224,10 +222,18 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	var lastSeq int64
 	for _, rec := range append(resumed, pending...) {
-		a.sched.Add(schedItemOf(rec))
-		if rec.Phase == store.PhasePromotion || rec.Phase == store.PhaseWindow {
-			// Decided again at once: upstream, freezes and windows may
-			// have moved while gitmon was down.
+		it := schedItemOf(rec)
+		// Decided again at once, before anything starts: upstream,
+		// freezes and windows may have moved while gitmon was down, and
+		// a queued promotion whose artifact upstream failed meanwhile (or
+		// as gitmon died) must not start.
+		again := rec.Status == store.StatusPending && (rec.Phase == store.PhasePromotion || rec.Phase == store.PhaseWindow ||
+			rec.Phase == store.PhaseQueued && a.gated(rec.Environment))
+		if again {
+			it.Ready = false
+		}
+		a.sched.Add(it)
+		if again {
 			a.waiter.Wait(rec.ID, rec.Seq, a.now())
 		}
 		lastSeq = max(lastSeq, rec.Seq)

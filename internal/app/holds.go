@@ -112,23 +112,46 @@ func (a *App) reviewIDs(ctx context.Context, ids []string) {
 	}
 }
 
+// releaseEnded hears that a release ended (the releaser's ended): what
+// waits for it downstream is decided again.
+func (a *App) releaseEnded(ctx context.Context, rec *store.Record) {
+	a.decideMu.Lock()
+	defer a.decideMu.Unlock()
+	a.upstreamMoved(ctx, rec.Repository, rec.Environment, rec.Service)
+}
+
 // upstreamMoved decides again, at once, the pending records of service in
 // the environments that env feeds (promotion.from): a release there ended,
 // or a record was rejected or skipped, so a waiting promotion may pass,
 // and a queued one that upstream has failed since must not start (SPEC
-// §5 step 5, re-verification).
+// §5 step 5, re-verification). Those records are held until their new
+// decision: the upstream release that ended may be what kept their slot
+// busy, and it frees the slot as soon as this returns.
+//
+// The caller holds decideMu, so that a downstream record is either
+// decided after upstream moved (and sees it) or written before this
+// reads what waits (and is woken): never decided on what upstream was and
+// written after, which would wait for an event that has passed.
 func (a *App) upstreamMoved(ctx context.Context, repo, env, service string) {
 	for _, down := range a.cfg.Environments {
 		p := down.Policy.Promotion
 		if !p.Required || p.From != env {
 			continue
 		}
-		a.wakePending(ctx, store.Filter{Repository: repo, Environment: down.Name, Service: service})
+		a.wakePending(ctx, store.Filter{Repository: repo, Environment: down.Name, Service: service}, true)
 	}
 }
 
-// wakePending decides again the pending records f selects.
-func (a *App) wakePending(ctx context.Context, f store.Filter) {
+// gated reports whether env's records pass the promotion gate, which
+// upstream may close again while they are queued.
+func (a *App) gated(env string) bool {
+	e := a.cfg.Environment(env)
+	return e != nil && e.Policy.Promotion.Required && e.Policy.Promotion.From != ""
+}
+
+// wakePending decides again the pending records f selects; with hold,
+// the scheduler holds them until then.
+func (a *App) wakePending(ctx context.Context, f store.Filter, hold bool) {
 	f.Status = []string{store.StatusPending}
 	recs, err := a.store.Records(ctx, f)
 	if err != nil {
@@ -138,6 +161,9 @@ func (a *App) wakePending(ctx context.Context, f store.Filter) {
 	slices.Reverse(recs) // oldest first: in commit order
 	now := a.now()
 	for _, r := range recs {
+		if hold {
+			a.sched.Hold(r.ID)
+		}
 		a.waiter.Wait(r.ID, r.Seq, now)
 	}
 }
@@ -169,26 +195,35 @@ func (a *App) operatorLoop(ctx context.Context, after int64) {
 			a.log.Info("record queued beside serve", keyRepo, r.Repository, keyEnv, r.Environment, keyService, r.Service,
 				keyRecord, r.ID, "trigger", r.Trigger, "actor", r.Actor, "phase", r.Phase)
 			a.queue(r)
+			if r.Phase == store.PhasePromotion || r.Phase == store.PhaseWindow {
+				// Decided by another process, on upstream and freezes as
+				// they were: what moved since woke only what serve knew.
+				a.waiter.Wait(r.ID, r.Seq, a.now())
+			}
 		}
 	}
 }
 
 // refreshFreezes reads the freezes and wakes the records of every
-// environment whose freeze changed.
+// environment whose freeze changed. The cache changes holding decideMu,
+// as upstreamMoved wakes: a record decided on the old freezes is written
+// before the wake reads what waits.
 func (a *App) refreshFreezes(ctx context.Context) {
 	fs, err := a.store.Freezes(ctx)
 	if err != nil {
 		a.log.Warn("reading the freezes", keyErr, err)
 		return
 	}
+	a.decideMu.Lock()
+	defer a.decideMu.Unlock()
 	for _, env := range a.freezes.set(fs) {
 		if env == "" {
 			a.log.Info("the halt of every environment changed; deciding what waits again")
-			a.wakePending(ctx, store.Filter{})
+			a.wakePending(ctx, store.Filter{}, false)
 			return
 		}
 		a.log.Info("the freeze of an environment changed; deciding what waits there again", keyEnv, env)
-		a.wakePending(ctx, store.Filter{Environment: env})
+		a.wakePending(ctx, store.Filter{Environment: env}, false)
 	}
 }
 

@@ -1,0 +1,176 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/gitmon-dev/gitmon/internal/store"
+	"github.com/gitmon-dev/gitmon/policy"
+)
+
+const promoGated = `{promotion: {required: true, from: qa}}`
+
+// payPort is pay at version with another port: the same artifact, another
+// descriptor.
+func payPort(version string, port int) string {
+	return fmt.Sprintf("service: pay\nversion: %s\ndomain: pay.example.com\nport: %d\n", version, port)
+}
+
+// TestAttackGateUpstreamFailsWhileQueued: staging's pay 1.1.0 passed the
+// gate (qa released it) and is queued behind the one busy slot, which is
+// qa releasing the same artifact again. That release fails: the queued
+// record must be rejected (SPEC §5 step 5, re-verification), not started
+// the moment the slot frees.
+func TestAttackGateUpstreamFailsWhileQueued(t *testing.T) {
+	rig := newPromoRig(t, promoGated, 1)
+	run := &holdRunner{}
+	s := rig.serve(rig.state(), 0, run)
+
+	rig.repo.WriteFile("services/pay.yaml", tDescriptor("pay", "1.1.0"))
+	q1 := rig.repo.Commit("qa", "pay 1.1.0", tAlice, tAlice)
+	eventually(t, "qa to release pay 1.1.0", func() bool {
+		r := s.record("qa", "pay", q1)
+		return r != nil && r.Status == store.StatusSucceeded
+	})
+	qaOutcome := run.holdNext("qa", "pay")
+	rig.repo.WriteFile("services/pay.yaml", payPort("1.1.0", 8443))
+	q2 := rig.repo.Commit("qa", "pay 1.1.0 on 8443", tAlice, tAlice)
+	eventually(t, "qa's second release of 1.1.0 to run", func() bool {
+		r := s.record("qa", "pay", q2)
+		return r != nil && r.Status == store.StatusRunning
+	})
+	rig.repo.WriteFile("services/pay.yaml", tDescriptor("pay", "1.1.0"))
+	st := rig.repo.Commit("staging", "promote pay 1.1.0", tAlice, tAlice)
+	eventually(t, "staging's record to be queued behind the busy slot", func() bool {
+		r := s.record("staging", "pay", st)
+		return r != nil && r.Status == store.StatusPending && r.Phase == store.PhaseQueued
+	})
+	qaOutcome <- false // qa fails 1.1.0
+	eventually(t, "staging's record to end", func() bool {
+		r := s.record("staging", "pay", st)
+		return r != nil && r.Status != store.StatusPending && r.Status != store.StatusRunning
+	})
+	got := s.record("staging", "pay", st)
+	if got.Status != store.StatusRejected || !hasRule(got, policy.RulePromotion) || run.runs("staging", "pay", st) != 0 {
+		t.Fatalf("staging pay 1.1.0 after qa failed it: %s %v, released %d times; want rejected (promotion), never released",
+			got.Status, got.Reasons, run.runs("staging", "pay", st))
+	}
+}
+
+// TestAttackGateDecidedAsUpstreamEnds races staging's decision of pay
+// against the end of qa's release of the same artifact, again and again:
+// staging's gate may read qa's record as running, and qa's end must then
+// still wake it (SPEC §5 step 5: the wait ends the moment upstream
+// succeeds). A wake lost in between leaves it waiting until `wait` runs
+// out, an hour.
+func TestAttackGateDecidedAsUpstreamEnds(t *testing.T) {
+	r := newGateRig(t, gated)
+	ctx := context.Background()
+	for i := 1; i <= 100; i++ {
+		v := fmt.Sprintf("1.%d.0", i)
+		r.git.commit("qa", "alice@example.com", desc("pay", v))
+		r.poll()
+		qa := r.last("qa")
+		if err := r.a.store.StartRecord(ctx, qa.ID, []store.Stage{{Name: "deploy", Runner: "exec"}}, r.clock.now()); err != nil {
+			t.Fatal(err)
+		}
+		r.git.commit("staging", "alice@example.com", desc("pay", v))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := r.a.store.EndRecord(ctx, qa.ID, store.End{Status: store.StatusSucceeded, At: r.clock.now()}); err != nil {
+				t.Error(err)
+				return
+			}
+			r.a.releaseEnded(ctx, qa)
+		}()
+		r.poll()
+		<-done
+		r.wake()
+		if got := r.last("staging"); got.Status != store.StatusPending || got.Phase != store.PhaseQueued {
+			t.Fatalf("try %d: staging pay %s is %s/%s %v after qa released it; want queued at once", i, v, got.Status, got.Phase, got.Reasons)
+		}
+	}
+}
+
+// TestAttackGateDecidedAsFreezeLifts races staging's decision of pay
+// against `gitmon unfreeze` seen by serve, again and again: a record the
+// gate held on the freeze as serve knew it must still be woken by the
+// unfreeze, or it waits until the next freeze changes (for ever).
+func TestAttackGateDecidedAsFreezeLifts(t *testing.T) {
+	r := newGateRig(t, `{}`)
+	ctx := context.Background()
+	for i := 1; i <= 100; i++ {
+		if err := r.a.store.Freeze(ctx, store.Freeze{Environment: "staging", Reason: fmt.Sprint("train ", i), Actor: "ops@host"}); err != nil {
+			t.Fatal(err)
+		}
+		r.a.refreshFreezes(ctx)
+		v := fmt.Sprintf("1.%d.0", i)
+		r.git.commit("staging", "alice@example.com", desc("pay", v))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if _, _, err := r.a.store.Unfreeze(ctx, "staging", "ops@host"); err != nil {
+				t.Error(err)
+				return
+			}
+			r.a.refreshFreezes(ctx)
+		}()
+		r.poll()
+		<-done
+		r.wake()
+		if got := r.last("staging"); got.Status != store.StatusPending || got.Phase != store.PhaseQueued {
+			t.Fatalf("try %d: staging pay %s is %s/%s %v after the unfreeze; want queued at once", i, v, got.Status, got.Phase, got.Reasons)
+		}
+	}
+}
+
+// TestAttackGateUpstreamFailsAsServeDies: as in
+// TestAttackGateUpstreamFailsWhileQueued, but serve dies right after it
+// writes qa's failure, before it decides staging's queued record again.
+// After the restart that record must be rejected, not started.
+func TestAttackGateUpstreamFailsAsServeDies(t *testing.T) {
+	rig := newPromoRig(t, promoGated, 1)
+	run := &holdRunner{}
+	state := rig.state()
+	s := rig.serve(state, 0, run)
+
+	rig.repo.WriteFile("services/pay.yaml", tDescriptor("pay", "1.1.0"))
+	q1 := rig.repo.Commit("qa", "pay 1.1.0", tAlice, tAlice)
+	eventually(t, "qa to release pay 1.1.0", func() bool {
+		r := s.record("qa", "pay", q1)
+		return r != nil && r.Status == store.StatusSucceeded
+	})
+	qaOutcome := run.holdNext("qa", "pay")
+	rig.repo.WriteFile("services/pay.yaml", payPort("1.1.0", 8443))
+	q2 := rig.repo.Commit("qa", "pay 1.1.0 on 8443", tAlice, tAlice)
+	eventually(t, "qa's second release of 1.1.0 to run", func() bool {
+		r := s.record("qa", "pay", q2)
+		return r != nil && r.Status == store.StatusRunning
+	})
+	rig.repo.WriteFile("services/pay.yaml", tDescriptor("pay", "1.1.0"))
+	st := rig.repo.Commit("staging", "promote pay 1.1.0", tAlice, tAlice)
+	eventually(t, "staging's record to be queued behind the busy slot", func() bool {
+		r := s.record("staging", "pay", st)
+		return r != nil && r.Status == store.StatusPending && r.Phase == store.PhaseQueued
+	})
+	s.store.dieAfterNext() // qa's end
+	qaOutcome <- false
+	<-s.store.dead
+	s.stop()
+
+	s = rig.serve(state, 0, run)
+	eventually(t, "staging's record to end", func() bool {
+		r := s.record("staging", "pay", st)
+		return r != nil && store.Finished(r.Status)
+	})
+	if q := s.record("qa", "pay", q2); q.Status != store.StatusFailed {
+		t.Fatalf("qa's second release is %s, want failed as written before the crash", q.Status)
+	}
+	got := s.record("staging", "pay", st)
+	if got.Status != store.StatusRejected || !hasRule(got, policy.RulePromotion) || run.runs("staging", "pay", st) != 0 {
+		t.Fatalf("staging pay 1.1.0 after qa failed it and serve restarted: %s %v, released %d times; want rejected (promotion)",
+			got.Status, got.Reasons, run.runs("staging", "pay", st))
+	}
+}
