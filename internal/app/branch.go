@@ -293,6 +293,9 @@ func (a *App) decide(ctx context.Context, run *branchRun, c monitor.Commit, chan
 	}
 	b.Records = append(b.Records, dec.records...)
 	b.Supersede = append(b.Supersede, dec.supersede...)
+	// The store supersedes, as it writes them, what another process
+	// queued since unstarted read (a retry).
+	b.Superseding = append(b.Superseding, dec.superseding...)
 	b.Services = mergeServices(b.Services, run.services.touched(changes))
 	if err := a.store.Apply(ctx, *b); err != nil {
 		return err

@@ -287,6 +287,13 @@ type Batch struct {
 	// Supersede names records whose status becomes superseded, if they
 	// are still pending.
 	Supersede []string
+	// Superseding names services whose record in Records supersedes
+	// their records that have not started (SPEC §5 step 7): every record
+	// of the service in the batch's repository and environment that is
+	// pending and came before it becomes superseded, in the same
+	// transaction. It takes those another process wrote after the caller
+	// read what Supersede lists (a retry).
+	Superseding []string
 	// Pause sets the branch's pause ("" leaves it); Unpause clears it.
 	Pause   string
 	Anchor  string
