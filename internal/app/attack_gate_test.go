@@ -3,10 +3,12 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/policy"
+	"github.com/gitmon-dev/gitmon/policy/policytest"
 )
 
 const promoGated = `{promotion: {required: true, from: qa}}`
@@ -172,5 +174,47 @@ func TestAttackGateUpstreamFailsAsServeDies(t *testing.T) {
 	if got.Status != store.StatusRejected || !hasRule(got, policy.RulePromotion) || run.runs("staging", "pay", st) != 0 {
 		t.Fatalf("staging pay 1.1.0 after qa failed it and serve restarted: %s %v, released %d times; want rejected (promotion)",
 			got.Status, got.Reasons, run.runs("staging", "pay", st))
+	}
+}
+
+// TestAttackBreakGlassThatLapsesHoldsAgain: a record passes a freeze by
+// break-glass, then its ticket loses the label and a new decision holds
+// it at the freeze. Once it is queued again it must not start during the
+// next freeze as if it still had break-glass: the scheduler's pass ends
+// with the decision that gave it.
+func TestAttackBreakGlassThatLapsesHoldsAgain(t *testing.T) {
+	tickets := policytest.NewTickets(policy.Ticket{Key: "OPS-1", Status: "Approved", Labels: []string{"emergency-change"}})
+	r := newGateRigTickets(t, `{jira: {projects: [OPS]}, break_glass: {jira_labels: [emergency-change]}}`, tickets)
+	ctx := context.Background()
+	freeze := func(reason string) {
+		t.Helper()
+		if err := r.a.store.Freeze(ctx, store.Freeze{Environment: "staging", Reason: reason, Actor: "ops@host"}); err != nil {
+			t.Fatal(err)
+		}
+		r.a.refreshFreezes(ctx)
+	}
+	freeze("change freeze")
+	r.git.commitMsg("staging", "alice@example.com", "OPS-1 hotfix", desc("pay", "1.1.0"))
+	r.poll()
+	rec := r.last("staging")
+	r.want(rec, store.StatusPending, store.PhaseQueued, policy.RuleWindow) // break-glass
+	tickets.Put(policy.Ticket{Key: "OPS-1", Status: "Approved"})           // the label is taken off
+	freeze("change freeze, extended")
+	r.wake()
+	r.want(rec, store.StatusPending, store.PhaseWindow, policy.RuleWindow)
+	if _, _, err := r.a.store.Unfreeze(ctx, "staging", "ops@host"); err != nil {
+		t.Fatal(err)
+	}
+	r.a.refreshFreezes(ctx)
+	r.wake()
+	r.want(rec, store.StatusPending, store.PhaseQueued, "")
+	// A new freeze; the scheduler dispatches before the record's new
+	// decision: Admit must hold it.
+	freeze("another freeze")
+	started := make(chan string, 1)
+	r.a.sched.start = func(_ context.Context, id string) { started <- id }
+	held := r.a.sched.dispatch(ctx, ctx)
+	if _, running := r.a.sched.Len(); running != 0 || !slices.Contains(held, rec.ID) {
+		t.Fatalf("during a freeze, with break-glass gone from its ticket, the record started (running %d, held %v)", running, held)
 	}
 }

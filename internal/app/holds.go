@@ -232,9 +232,7 @@ func (a *App) refreshFreezes(ctx context.Context) {
 func (a *App) queue(r *store.Record) {
 	it := schedItemOf(r)
 	a.sched.Add(it)
-	if it.Pass {
-		a.sched.Pass(r.ID) // break-glass decided after it was queued
-	}
+	a.sched.Pass(r.ID, it.Pass) // break-glass given or taken after it was queued
 	if it.Ready {
 		a.sched.Ready(r.ID) // a re-reviewed record the queue holds already
 	} else {

@@ -154,13 +154,14 @@ func (s *scheduler) Ready(id string) {
 	}
 }
 
-// Pass lets a queued record start whatever Admit says (break-glass
-// decided after it was queued).
-func (s *scheduler) Pass(id string) {
+// Pass sets whether a queued record starts whatever Admit says: its
+// latest decision gave it break-glass, or took it away. A running or
+// unknown record is left alone.
+func (s *scheduler) Pass(id string, pass bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.ids[id]; e != nil {
-		e.Pass = true
+	if e := s.ids[id]; e != nil && !e.running {
+		e.Pass = pass
 	}
 }
 
