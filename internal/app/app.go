@@ -85,7 +85,7 @@ type App struct {
 	decideMu sync.Mutex
 
 	seenMu sync.Mutex
-	seenAt map[string]time.Time // record id → when its tip was seen
+	seenAt map[string]time.Time // pending record id → when its tip was seen
 
 	// poller runs the repositories' polls (poll.go).
 	poller *poller
@@ -339,7 +339,7 @@ func schedItemOf(r *store.Record) schedItem {
 // forgets the ones it superseded, and announces the records that ended at
 // their decision.
 func (a *App) afterApply(ctx context.Context, b store.Batch) {
-	a.sched.Remove(b.Supersede...)
+	a.forget(b.Supersede...)
 	for _, r := range b.Records {
 		a.log.Info("record decided", keyRepo, r.Repository, keyEnv, r.Environment, keyService, r.Service,
 			"commit", short(r.Commit), "version", r.Version, "status", r.Status, "phase", r.Phase, "rules", ruleList(r), keyRecord, r.ID)
@@ -350,8 +350,7 @@ func (a *App) afterApply(ctx context.Context, b store.Batch) {
 		case r.Status == store.StatusPending:
 			a.queue(r)
 		case r.Status == store.StatusRejected || r.Status == store.StatusSkipped:
-			a.sched.Remove(r.ID)
-			a.waiter.Wait(r.ID, 0, time.Time{})
+			a.forget(r.ID)
 			a.opts.Announcer.Decided(ctx, r)
 			// Downstream promotions of this artifact may be rejected now.
 			a.upstreamMoved(ctx, r.Repository, r.Environment, r.Service)
@@ -359,28 +358,37 @@ func (a *App) afterApply(ctx context.Context, b store.Batch) {
 	}
 }
 
+// forget drops what serve keeps in memory of records that ended before
+// they started (superseded, rejected, skipped): their place in the
+// scheduler and in the waiter, and when their tip was seen.
+func (a *App) forget(ids ...string) {
+	a.sched.Remove(ids...)
+	a.seenMu.Lock()
+	for _, id := range ids {
+		delete(a.seenAt, id)
+	}
+	a.seenMu.Unlock()
+	for _, id := range ids {
+		a.waiter.Wait(id, 0, time.Time{})
+	}
+}
+
 // seen remembers when the tip that produced a record was seen, for the
-// detection-latency metric.
+// detection-latency metric, once the store has given it its id.
 func (a *App) seen(rec *store.Record, at time.Time) {
 	if rec.Status != store.StatusPending {
 		return
 	}
 	a.seenMu.Lock()
 	defer a.seenMu.Unlock()
-	// The record has no id until the store assigns one; key by content.
-	a.seenAt[seenKey(rec)] = at
-}
-
-func seenKey(rec *store.Record) string {
-	return rec.Repository + "\x00" + rec.Environment + "\x00" + rec.Service + "\x00" + rec.Commit
+	a.seenAt[rec.ID] = at
 }
 
 func (a *App) takeSeen(rec *store.Record) (time.Time, bool) {
 	a.seenMu.Lock()
 	defer a.seenMu.Unlock()
-	k := seenKey(rec)
-	t, ok := a.seenAt[k]
-	delete(a.seenAt, k)
+	t, ok := a.seenAt[rec.ID]
+	delete(a.seenAt, rec.ID)
 	return t, ok
 }
 

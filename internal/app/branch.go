@@ -288,9 +288,6 @@ func (a *App) decide(ctx context.Context, run *branchRun, c monitor.Commit, chan
 	if err != nil {
 		return err
 	}
-	for _, rec := range dec.records {
-		a.seen(rec, run.seenAt)
-	}
 	b.Records = append(b.Records, dec.records...)
 	b.Supersede = append(b.Supersede, dec.supersede...)
 	// The store supersedes, as it writes them, what another process
@@ -299,6 +296,9 @@ func (a *App) decide(ctx context.Context, run *branchRun, c monitor.Commit, chan
 	b.Services = mergeServices(b.Services, run.services.touched(changes))
 	if err := a.store.Apply(ctx, *b); err != nil {
 		return err
+	}
+	for _, rec := range dec.records {
+		a.seen(rec, run.seenAt)
 	}
 	a.afterApply(ctx, *b)
 	return nil
@@ -338,7 +338,7 @@ func (a *App) applyBranchOnly(ctx context.Context, b store.Batch) error {
 	if err := a.store.Apply(ctx, b); err != nil {
 		return err
 	}
-	a.sched.Remove(b.Supersede...)
+	a.forget(b.Supersede...)
 	return nil
 }
 
