@@ -218,3 +218,35 @@ func TestAttackBreakGlassThatLapsesHoldsAgain(t *testing.T) {
 		t.Fatalf("during a freeze, with break-glass gone from its ticket, the record started (running %d, held %v)", running, held)
 	}
 }
+
+// TestAttackGateDefaultUpstream: `promotion: {required: true}` without
+// `from` gates on the environment listed just before (SPEC §3); it must
+// not pass every artifact. On the first environment, with nothing
+// upstream, a required promotion fails closed.
+func TestAttackGateDefaultUpstream(t *testing.T) {
+	r := newGateRig(t, `{promotion: {required: true}}`)
+	r.git.commit("staging", "alice@example.com", desc("pay", "9.9.9"))
+	r.poll()
+	r.want(r.last("staging"), store.StatusPending, store.PhasePromotion, policy.RulePromotion)
+	r.git.commit("qa", "alice@example.com", desc("pay", "9.9.9"))
+	r.poll()
+	r.release(r.last("qa"), store.StatusSucceeded)
+	r.wake()
+	r.want(r.last("staging"), store.StatusPending, store.PhaseQueued, "")
+
+	first := newPromoRig(t, `{}`, 1) // qa is first: gate qa itself
+	cfg := *first.cfg
+	cfg.Environments = slices.Clone(cfg.Environments)
+	cfg.Environments[0].Policy.Promotion.Required = true
+	first.cfg = &cfg
+	s := first.serve(first.state(), 0, &holdRunner{})
+	first.repo.WriteFile("services/pay.yaml", tDescriptor("pay", "1.1.0"))
+	q := first.repo.Commit("qa", "pay 1.1.0", tAlice, tAlice)
+	eventually(t, "qa's record to be decided", func() bool {
+		rec := s.record("qa", "pay", q)
+		return rec != nil && rec.Status != store.StatusPending && rec.Status != store.StatusRunning
+	})
+	if rec := s.record("qa", "pay", q); rec.Status != store.StatusRejected || !hasRule(rec, policy.RulePromotion) {
+		t.Fatalf("a required promotion in the first environment: %s %v; want rejected (promotion): nothing upstream passed it", rec.Status, rec.Reasons)
+	}
+}

@@ -57,7 +57,8 @@ func (a *App) decider(r *repoState, env *config.Environment) *decider {
 		state: a.store, now: a.now, read: func(ctx context.Context, file, blob string) (*descriptors.Descriptor, error) {
 			return readDescriptor(ctx, r.git, file, blob)
 		},
-		gate: &gate{repo: r.cfg.Name, env: env.Name, engine: a.engines[env.Name], state: serveGates{a.store, a.freezes}}}
+		gate: &gate{repo: r.cfg.Name, env: env.Name, from: upstreamOf(a.cfg, env.Name), engine: a.engines[env.Name],
+			state: serveGates{a.store, a.freezes}}}
 }
 
 // processBranch brings one environment branch of one repository up to tip.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gitmon-dev/gitmon/descriptors"
+	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/policy"
 )
@@ -45,8 +46,28 @@ type gateResult struct {
 // gate decides steps 5 and 6 for one environment.
 type gate struct {
 	repo, env string
-	engine    *policy.Engine
-	state     gateState
+	// from is the upstream environment (upstreamOf); "" when env has
+	// none, which fails a required promotion closed.
+	from   string
+	engine *policy.Engine
+	state  gateState
+}
+
+// upstreamOf is env's upstream environment (SPEC §0, §3
+// policy.promotion.from): the one its policy names, by default the one
+// listed just before it; "" for the first environment.
+func upstreamOf(cfg *config.Config, env string) string {
+	for i := range cfg.Environments {
+		e := &cfg.Environments[i]
+		if e.Name != env {
+			continue
+		}
+		if e.Policy.Promotion.From != "" || i == 0 {
+			return e.Policy.Promotion.From
+		}
+		return cfg.Environments[i-1].Name
+	}
+	return ""
 }
 
 // check applies steps 5 and 6 to ch, the change rec stands for, at now.
@@ -71,21 +92,26 @@ func (g *gate) check(ctx context.Context, ch *policy.Change, rec *store.Record, 
 // promotion is step 5.
 func (g *gate) promotion(ctx context.Context, ch *policy.Change, rec *store.Record, now time.Time) (gateResult, error) {
 	p := g.engine.Config().Promotion
-	if !p.Required || p.From == "" || ch.Action == policy.ActionRemove || ch.Requested == nil {
+	if !p.Required || ch.Action == policy.ActionRemove || ch.Requested == nil {
 		return gateResult{}, nil
 	}
 	if !touchesArtifact(descriptors.Diff(ch.LastGood, ch.Requested), p.Fields) {
 		return gateResult{}, nil // the environment's own fields: not a promotion
 	}
+	p.From = g.from
 	art := artifactOf(ch.Requested, p.Fields)
-	up, err := g.upstream(ctx, ch.Service, ch.Requested, p.Fields)
-	if err != nil {
-		return gateResult{}, err
-	}
 	sha := ch.Commit.SHA
 	reject := func(format string, args ...any) gateResult {
 		return gateResult{status: store.StatusRejected, reason: &policy.Reason{Rule: policy.RulePromotion, Commit: sha,
 			Field: p.Fields[0], Message: fmt.Sprintf(format, args...)}}
+	}
+	if p.From == "" {
+		// Required, with nothing upstream to have passed it: closed.
+		return reject("%s requires promotion, but it has no upstream environment (policy.promotion.from, or an environment listed before it)", g.env), nil
+	}
+	up, err := g.upstream(ctx, ch.Service, ch.Requested, p.Fields)
+	if err != nil {
+		return gateResult{}, err
 	}
 	// The newest success of the artifact upstream, and what came after it.
 	var ok *store.Record
@@ -154,7 +180,7 @@ func (g *gate) promotion(ctx context.Context, ch *policy.Change, rec *store.Reco
 // upstream returns the upstream records of the requested artifact, newest
 // first: the records at its version whose artifact fields are the same.
 func (g *gate) upstream(ctx context.Context, service string, req *descriptors.Descriptor, fields []string) ([]*store.Record, error) {
-	from := g.engine.Config().Promotion.From
+	from := g.from
 	version := ""
 	if fieldIn(descriptors.FieldVersion, fields) {
 		version = req.Version // the index narrows the history to this version

@@ -134,8 +134,7 @@ func (a *App) releaseEnded(ctx context.Context, rec *store.Record) {
 // written after, which would wait for an event that has passed.
 func (a *App) upstreamMoved(ctx context.Context, repo, env, service string) {
 	for _, down := range a.cfg.Environments {
-		p := down.Policy.Promotion
-		if !p.Required || p.From != env {
+		if !down.Policy.Promotion.Required || upstreamOf(a.cfg, down.Name) != env {
 			continue
 		}
 		a.wakePending(ctx, store.Filter{Repository: repo, Environment: down.Name, Service: service}, true)
@@ -146,7 +145,7 @@ func (a *App) upstreamMoved(ctx context.Context, repo, env, service string) {
 // upstream may close again while they are queued.
 func (a *App) gated(env string) bool {
 	e := a.cfg.Environment(env)
-	return e != nil && e.Policy.Promotion.Required && e.Policy.Promotion.From != ""
+	return e != nil && e.Policy.Promotion.Required
 }
 
 // wakePending decides again the pending records f selects; with hold,
