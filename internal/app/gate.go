@@ -198,6 +198,12 @@ func (g *gate) upstream(ctx context.Context, service string, req *descriptors.De
 	return out, nil
 }
 
+// How much of a freeze's actor and reason a held record's reason quotes.
+const (
+	freezeActorWidth  = 60
+	freezeReasonWidth = 200
+)
+
 // held is step 6 without break-glass: a freeze, a halt, or the windows.
 func (g *gate) held(ctx context.Context, sha string, now time.Time) (gateResult, error) {
 	fs, err := g.state.Freezes(ctx)
@@ -205,9 +211,12 @@ func (g *gate) held(ctx context.Context, sha string, now time.Time) (gateResult,
 		return gateResult{}, err
 	}
 	if f, ok := activeFreeze(fs, g.env, now); ok {
-		msg := fmt.Sprintf("%s is frozen by %s since %s: %s", g.env, f.Actor, f.Since.UTC().Format(time.RFC3339), f.Reason)
+		// Every record the freeze holds carries this: one line, bounded,
+		// whatever an operator (or the state) put in the freeze.
+		actor, why := cut(oneLine(f.Actor), freezeActorWidth), cut(oneLine(f.Reason), freezeReasonWidth)
+		msg := fmt.Sprintf("%s is frozen by %s since %s: %s", g.env, actor, f.Since.UTC().Format(time.RFC3339), why)
 		if f.Environment == "" {
-			msg = fmt.Sprintf("every environment is halted by %s since %s: %s", f.Actor, f.Since.UTC().Format(time.RFC3339), f.Reason)
+			msg = fmt.Sprintf("every environment is halted by %s since %s: %s", actor, f.Since.UTC().Format(time.RFC3339), why)
 		}
 		var wake time.Time
 		if f.Until != nil {

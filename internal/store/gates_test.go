@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -47,5 +49,44 @@ func TestApplySupersedingTakesWhatOthersQueued(t *testing.T) {
 		if c.want == StatusSuperseded && got.FinishedAt == nil {
 			t.Errorf("%s: superseded without finished_at", what)
 		}
+	}
+}
+
+// TestOperatorTextIsBounded: a freeze's reason and an actor come from
+// operators (the CLI caps them; an API client may not): the state refuses
+// what it would copy into every record a freeze holds, and keeps nothing
+// of a refused action.
+func TestOperatorTextIsBounded(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	huge := strings.Repeat("x", 1<<20)
+	for what, err := range map[string]error{
+		"freeze reason": s.Freeze(ctx, Freeze{Environment: "qa", Reason: huge, Actor: "ops@host"}),
+		"freeze actor":  s.Freeze(ctx, Freeze{Environment: "qa", Reason: "why", Actor: huge}),
+		"halt reason":   s.Freeze(ctx, Freeze{Reason: huge, Actor: "ops@host"}),
+		"unfreeze actor": func() error {
+			_, _, err := s.Unfreeze(ctx, "qa", huge)
+			return err
+		}(),
+		"retry actor": s.Retry(ctx, &Record{Repository: "deployments", Environment: "qa", Service: "payments", Actor: huge,
+			Status: StatusPending, Phase: PhaseQueued, Trigger: TriggerRetry}, "r1"),
+	} {
+		if !errors.Is(err, ErrTooLong) {
+			t.Errorf("%s of 1 MiB: %v, want ErrTooLong", what, err)
+		}
+	}
+	fs, err := s.Freezes(ctx)
+	must(t, err)
+	evs, err := s.Events(ctx, Filter{})
+	must(t, err)
+	if len(fs) != 0 || len(evs) != 0 {
+		t.Fatalf("refused actions left %d freezes and %d events", len(fs), len(evs))
+	}
+	// At the bounds, and with a newline (shown on one line by status and
+	// history, which clean it): kept as given.
+	reason, actor := strings.Repeat("r", MaxReason-1)+"\n", strings.Repeat("a", MaxActor)
+	must(t, s.Freeze(ctx, Freeze{Environment: "qa", Reason: reason, Actor: actor}))
+	if fs, err = s.Freezes(ctx); err != nil || len(fs) != 1 || fs[0].Reason != reason || fs[0].Actor != actor {
+		t.Fatalf("a freeze at the bounds: %v, %v", fs, err)
 	}
 }

@@ -67,6 +67,18 @@ const (
 // one to retry.
 var ErrNotRetryable = errors.New("not retryable")
 
+// ErrTooLong is returned when an operator's action carries more text than
+// the state keeps (MaxReason, MaxActor).
+var ErrTooLong = errors.New("too long")
+
+// What the state keeps of an operator's action (SPEC §6): a freeze's
+// reason and an actor, in bytes. Status, history and every record a
+// freeze holds show them.
+const (
+	MaxReason = 1024
+	MaxActor  = 256
+)
+
 // ErrNotFound is returned for a missing record.
 var ErrNotFound = errors.New("not found")
 
