@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/policy"
@@ -249,4 +250,33 @@ func TestAttackGateDefaultUpstream(t *testing.T) {
 	if rec := s.record("qa", "pay", q); rec.Status != store.StatusRejected || !hasRule(rec, policy.RulePromotion) {
 		t.Fatalf("a required promotion in the first environment: %s %v; want rejected (promotion): nothing upstream passed it", rec.Status, rec.Reasons)
 	}
+}
+
+// TestAttackGateSoakCountsFromTheFirstSuccess: qa released pay 1.1.0,
+// then released the same artifact again with another port 25 minutes
+// later. With a 30m soak staging may take 1.1.0 30 minutes after the
+// first success (SPEC §5 step 5: a succeeded record at least soak ago,
+// and no failure after it), not 30 minutes after every redeploy: qa
+// redeploying more often than the soak would otherwise hold staging until
+// its wait runs out.
+func TestAttackGateSoakCountsFromTheFirstSuccess(t *testing.T) {
+	r := newGateRig(t, `{promotion: {required: true, from: qa, soak: 30m}}`)
+	r.git.commit("qa", "alice@example.com", desc("pay", "1.1.0"))
+	r.poll()
+	r.release(r.last("qa"), store.StatusSucceeded)
+	r.clock.add(25 * time.Minute)
+	r.git.commit("qa", "alice@example.com", map[string]string{"services/pay.yaml": "service: pay\nversion: 1.1.0\nport: 8443\n"})
+	r.poll()
+	r.release(r.last("qa"), store.StatusSucceeded)
+	r.clock.add(6 * time.Minute)
+	r.git.commit("staging", "alice@example.com", desc("pay", "1.1.0"))
+	r.poll()
+	st := r.last("staging")
+	r.want(st, store.StatusPending, store.PhaseQueued, "")
+	// A failure after the successes still blocks it.
+	r.git.commit("qa", "alice@example.com", map[string]string{"services/pay.yaml": "service: pay\nversion: 1.1.0\nport: 9443\n"})
+	r.poll()
+	r.release(r.last("qa"), store.StatusFailed)
+	r.wake()
+	r.want(st, store.StatusRejected, "", policy.RulePromotion)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -82,5 +83,66 @@ func TestAttackGateHostileFreeze(t *testing.T) {
 	}
 	if n := bytes.Count(js, []byte("stop ")); n > 1<<20/20+2*freezeReasonWidth/5 {
 		t.Errorf("status --json repeats the reason: %d copies of its words", n)
+	}
+}
+
+// TestAttackGateHostileUpstream: qa's records of the artifact as a damaged
+// or hand-edited state may hold them: a succeeded record whose
+// descriptor is JSON null, one with no finished_at. Neither proves the
+// artifact passed qa: staging's record waits (and serve does not die).
+func TestAttackGateHostileUpstream(t *testing.T) {
+	r := newGateRig(t, gated)
+	ctx := context.Background()
+	db := rawState(t, r.a)
+	for i, edit := range []string{
+		`UPDATE records SET descriptor = 'null' WHERE id = ?`,
+		`UPDATE records SET finished_at = NULL WHERE id = ?`,
+	} {
+		port := 8000 + i
+		r.git.commit("qa", "alice@example.com", map[string]string{"services/pay.yaml": fmt.Sprintf("service: pay\nversion: 1.1.0\nport: %d\n", port)})
+		r.poll()
+		qa := r.last("qa")
+		r.release(qa, store.StatusSucceeded)
+		if _, err := db.ExecContext(ctx, edit, qa.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.git.commit("staging", "alice@example.com", desc("pay", "1.1.0"))
+	r.poll()
+	r.want(r.last("staging"), store.StatusPending, store.PhasePromotion, policy.RulePromotion)
+}
+
+// TestAttackGateFieldsOfAMapAndAbsentFields: promotion.fields naming the
+// params map holds a change to any of its leaves until qa released the
+// same params; a field the descriptors lack (image) makes no change a
+// promotion by itself, and the other fields still count.
+func TestAttackGateFieldsOfAMapAndAbsentFields(t *testing.T) {
+	r := newGateRig(t, `{promotion: {required: true, from: qa, fields: [params]}}`)
+	flag := "service: pay\nversion: 1.0.0\nparams: {flag: \"on\", nested: {depth: 2}}\n"
+	r.git.commit("staging", "alice@example.com", map[string]string{"services/pay.yaml": flag})
+	r.poll()
+	st := r.last("staging")
+	r.want(st, store.StatusPending, store.PhasePromotion, policy.RulePromotion)
+	r.git.commit("qa", "alice@example.com", map[string]string{"services/pay.yaml": flag})
+	r.poll()
+	r.release(r.last("qa"), store.StatusSucceeded)
+	r.wake()
+	r.want(st, store.StatusPending, store.PhaseQueued, "")
+	// The version is not the artifact here: a version change alone is
+	// staging's own.
+	r.git.commit("staging", "alice@example.com", map[string]string{"services/web.yaml": "service: web\nversion: 7.0.0\n"})
+	r.poll()
+	if web, _ := r.a.store.Records(context.Background(), store.Filter{Environment: "staging", Service: "web", Limit: 1}); len(web) != 1 || web[0].Phase != store.PhaseQueued {
+		t.Fatalf("web's version change with fields [params]: %+v", web)
+	}
+
+	img := newGateRig(t, `{promotion: {required: true, from: qa, fields: [version, image]}}`)
+	img.git.commit("staging", "alice@example.com", desc("pay", "1.2.0")) // no image anywhere: the version decides
+	img.poll()
+	img.want(img.last("staging"), store.StatusPending, store.PhasePromotion, policy.RulePromotion)
+	img.git.commit("staging", "alice@example.com", map[string]string{"services/web.yaml": "service: web\nversion: 1.0.0\nimage: reg.example.com/web:1\n"})
+	img.poll()
+	if web, _ := img.a.store.Records(context.Background(), store.Filter{Environment: "staging", Service: "web", Limit: 1}); len(web) != 1 || web[0].Phase != store.PhasePromotion {
+		t.Fatalf("web's new image, which qa never had: %+v", web)
 	}
 }

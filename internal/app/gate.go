@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,19 +114,21 @@ func (g *gate) promotion(ctx context.Context, ch *policy.Change, rec *store.Reco
 	if err != nil {
 		return gateResult{}, err
 	}
-	// The newest success of the artifact upstream, and what came after it.
+	// The first success of the artifact upstream since its last failure:
+	// it has run there since then. A failure after a success blocks it.
+	// A success with no end time (a damaged state) proves nothing.
 	var ok *store.Record
-	for i, r := range up {
-		if r.Status != store.StatusSucceeded {
-			continue
-		}
-		ok = r
-		for _, later := range up[:i] {
-			if later.Status == store.StatusFailed {
-				return reject("%s %s failed in %s after it succeeded there (record %s)", ch.Service, art, p.From, later.ID), nil
+scan:
+	for i, r := range up { // newest first
+		switch {
+		case r.Status == store.StatusFailed:
+			if ok == nil && slices.ContainsFunc(up[i+1:], func(x *store.Record) bool { return x.Status == store.StatusSucceeded }) {
+				return reject("%s %s failed in %s after it succeeded there (record %s)", ch.Service, art, p.From, r.ID), nil
 			}
+			break scan
+		case r.Status == store.StatusSucceeded && r.FinishedAt != nil:
+			ok = r
 		}
-		break
 	}
 	since := rec.CreatedAt
 	if since.IsZero() {
