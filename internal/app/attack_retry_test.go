@@ -291,3 +291,76 @@ func TestAttackCrashWhileRetryRacesANewCommit(t *testing.T) {
 		st.Close()
 	}
 }
+
+// retryHook is a store whose Retry runs before first, between the
+// retry's decision and its insert.
+type retryHook struct {
+	store.Store
+	before func()
+}
+
+func (r *retryHook) Retry(ctx context.Context, rec *store.Record, of string) error {
+	r.before()
+	return r.Store.Retry(ctx, rec, of)
+}
+
+// TestAttackRetryDecidedOnAFreezeThatLifts: `gitmon retry` decides its
+// record while qa is frozen (held, rule window) and the freeze is lifted,
+// and seen by serve, before the record is written. Serve takes the record
+// up and must decide it again, not leave it waiting for an unfreeze that
+// has passed.
+func TestAttackRetryDecidedOnAFreezeThatLifts(t *testing.T) {
+	rig := newCrashRigEnv(t, `{name: qa, branch: qa, release: [deploy]}`, `{committers: ["*@example.com"]}`)
+	state := filepath.Join(t.TempDir(), "state")
+	copyDir(t, rig.base, state)
+	ctx := context.Background()
+	cfg := *rig.cfg
+	cfg.State = state
+	rig.repo.AutoPush = false
+	rig.repo.WriteFile("services/a.yaml", tDescriptor("a", "1.1.0"))
+	c1 := rig.repo.Commit("qa", "a 1.1.0", tAlice, tAlice)
+	run := &failCommits{fail: map[string]bool{c1: true}}
+	a, err := New(ctx, &cfg, Options{Logger: rig.quiet, NoJitter: true, Listener: localListener(t),
+		Runners: map[string]runners.Runner{"deploy": run}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	exited := make(chan error, 1)
+	go func() { exited <- a.Run(runCtx) }()
+	defer func() { cancel(); <-exited }()
+	cli, err := store.Open(ctx, state, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	rig.repo.Git("push", "-q", "origin", "qa")
+	eventually(t, "c1's release to fail", func() bool {
+		recs, err := cli.Records(ctx, store.Filter{Environment: "qa", Service: "a", Limit: 1})
+		return err == nil && len(recs) == 1 && recs[0].Status == store.StatusFailed
+	})
+	run.mu.Lock()
+	run.fail = map[string]bool{}
+	run.mu.Unlock()
+	if err := cli.Freeze(ctx, store.Freeze{Environment: "qa", Reason: "incident", Actor: "ops@host"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "serve to see the freeze", func() bool { return len(a.freezes.get()) == 1 })
+	hook := &retryHook{Store: cli, before: func() {
+		if _, _, err := cli.Unfreeze(ctx, "qa", "ops@host"); err != nil {
+			t.Error(err)
+		}
+		eventually(t, "serve to see the unfreeze", func() bool { return len(a.freezes.get()) == 0 })
+	}}
+	rec, err := Retry(ctx, &cfg, hook, RetryOptions{Env: "qa", Service: "a", Actor: "carol@laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Phase != store.PhaseWindow {
+		t.Fatalf("the retry was decided %s/%s; the test needs it held by the freeze", rec.Status, rec.Phase)
+	}
+	eventually(t, "the retry to run once the freeze is gone", func() bool {
+		got, err := cli.Record(ctx, rec.ID)
+		return err == nil && got.Status == store.StatusSucceeded
+	})
+}
