@@ -341,6 +341,13 @@ func schedItemOf(r *store.Record) schedItem {
 func (a *App) afterApply(ctx context.Context, b store.Batch) {
 	a.forget(b.Supersede...)
 	for _, r := range b.Records {
+		if slices.Contains(b.Superseding, r.Service) {
+			// What the store superseded with it that the decider did not
+			// list: queued by another process meanwhile (a retry).
+			a.forget(a.sched.RemoveBefore(r.Repository, r.Environment, r.Service, r.Seq)...)
+		}
+	}
+	for _, r := range b.Records {
 		a.log.Info("record decided", keyRepo, r.Repository, keyEnv, r.Environment, keyService, r.Service,
 			"commit", short(r.Commit), "version", r.Version, "status", r.Status, "phase", r.Phase, "rules", ruleList(r), keyRecord, r.ID)
 		if store.Finished(r.Status) {

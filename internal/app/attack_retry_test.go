@@ -364,3 +364,81 @@ func TestAttackRetryDecidedOnAFreezeThatLifts(t *testing.T) {
 		return err == nil && got.Status == store.StatusSucceeded
 	})
 }
+
+// TestAttackRetryRacesANewCommitWhileFrozen: the race of
+// TestAttackRetryRacesANewCommit while qa is frozen, with serve taking up
+// the held retry before c2's decision is written. c2's write supersedes
+// the retry; serve must then drop it from its queue too: held at the head
+// of its service, it would keep c2 from ever starting once the freeze
+// lifts.
+func TestAttackRetryRacesANewCommitWhileFrozen(t *testing.T) {
+	rig := newCrashRigEnv(t, `{name: qa, branch: qa, release: [deploy]}`, `{committers: ["*@example.com"]}`)
+	state := filepath.Join(t.TempDir(), "state")
+	copyDir(t, rig.base, state)
+	ctx := context.Background()
+	cfg := *rig.cfg
+	cfg.State = state
+	real, err := store.Open(ctx, state, store.Options{Lock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &raceApply{Store: real}
+	rig.repo.AutoPush = false
+	rig.repo.WriteFile("services/a.yaml", tDescriptor("a", "1.1.0"))
+	c1 := rig.repo.Commit("qa", "a 1.1.0", tAlice, tAlice)
+	run := &failCommits{fail: map[string]bool{c1: true}}
+	a, err := New(ctx, &cfg, Options{Store: rs, Logger: rig.quiet, NoJitter: true, Listener: localListener(t),
+		Runners: map[string]runners.Runner{"deploy": run}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	exited := make(chan error, 1)
+	go func() { exited <- a.Run(runCtx) }()
+	defer func() { cancel(); <-exited }()
+	cli, err := store.Open(ctx, state, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	rig.repo.Git("push", "-q", "origin", "qa")
+	eventually(t, "c1's release to fail", func() bool {
+		recs, err := cli.Records(ctx, store.Filter{Environment: "qa", Service: "a", Limit: 1})
+		return err == nil && len(recs) == 1 && recs[0].Status == store.StatusFailed
+	})
+	if err := cli.Freeze(ctx, store.Freeze{Environment: "qa", Reason: "incident", Actor: "ops@host"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "serve to see the freeze", func() bool { return len(a.freezes.get()) == 1 })
+
+	rig.repo.WriteFile("services/a.yaml", tDescriptor("a", "1.2.0"))
+	c2 := rig.repo.Commit("qa", "a 1.2.0", tAlice, tAlice)
+	var retried *store.Record
+	rs.arm("a", c2, func() {
+		rec, err := Retry(ctx, &cfg, cli, RetryOptions{Env: "qa", Service: "a", Actor: "carol@laptop"})
+		if err != nil {
+			t.Errorf("the retry beside serve: %v", err)
+			return
+		}
+		retried = rec
+		eventually(t, "serve to take the retry up", func() bool { return a.sched.Has(rec.ID) })
+	})
+	rig.repo.Git("push", "-q", "origin", "qa")
+	eventually(t, "c2 to be decided", func() bool {
+		recs, err := cli.Records(ctx, store.Filter{Environment: "qa", Service: "a", Limit: 1})
+		return err == nil && len(recs) == 1 && recs[0].Commit == c2
+	})
+	if retried == nil {
+		t.Fatal("the retry did not race")
+	}
+	if _, _, err := cli.Unfreeze(ctx, "qa", "ops@host"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "c2's release to end once the freeze lifts", func() bool {
+		recs, err := cli.Records(ctx, store.Filter{Environment: "qa", Service: "a", Limit: 1})
+		return err == nil && len(recs) == 1 && recs[0].Commit == c2 && store.Finished(recs[0].Status)
+	})
+	if got, err := cli.Record(ctx, retried.ID); err != nil || got.Status != store.StatusSuperseded || a.sched.Has(retried.ID) {
+		t.Fatalf("the raced retry: %v, %v, still queued %v; want superseded and gone", got.Status, err, a.sched.Has(retried.ID))
+	}
+}

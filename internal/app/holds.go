@@ -204,18 +204,23 @@ func (a *App) operatorLoop(ctx context.Context, after int64) {
 }
 
 // refreshFreezes reads the freezes and wakes the records of every
-// environment whose freeze changed. The cache changes holding decideMu,
-// as upstreamMoved wakes: a record decided on the old freezes is written
-// before the wake reads what waits.
+// environment whose freeze changed. The new freezes hold at once (Admit
+// reads them); the wake waits for decideMu, as upstreamMoved does, so
+// that a record decided on the old freezes is written before it reads
+// what waits.
 func (a *App) refreshFreezes(ctx context.Context) {
 	fs, err := a.store.Freezes(ctx)
 	if err != nil {
 		a.log.Warn("reading the freezes", keyErr, err)
 		return
 	}
+	changed := a.freezes.set(fs)
+	if len(changed) == 0 {
+		return
+	}
 	a.decideMu.Lock()
 	defer a.decideMu.Unlock()
-	for _, env := range a.freezes.set(fs) {
+	for _, env := range changed {
 		if env == "" {
 			a.log.Info("the halt of every environment changed; deciding what waits again")
 			a.wakePending(ctx, store.Filter{}, false)

@@ -208,6 +208,25 @@ func (s *scheduler) Remove(ids ...string) {
 	s.kick()
 }
 
+// RemoveBefore forgets the queued records of a service that come before
+// seq (a record that superseded them was written) and returns their ids.
+// Running records are left alone.
+func (s *scheduler) RemoveBefore(repo, env, service string, seq int64) []string {
+	s.mu.Lock()
+	q := s.services[svcKey{repo, env, service}]
+	var ids []string
+	if q != nil {
+		for _, e := range q.items[q.first:] {
+			if !e.removed && !e.running && e.Seq < seq {
+				ids = append(ids, e.ID)
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.Remove(ids...)
+	return ids
+}
+
 // Len reports how many records wait to start and how many run.
 func (s *scheduler) Len() (queued, running int) {
 	s.mu.Lock()
