@@ -91,6 +91,7 @@ func (a *App) reviewIDs(ctx context.Context, ids []string) {
 	for _, id := range ids {
 		rec, err := a.store.Record(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
+			a.forget(id)
 			continue
 		}
 		if err != nil {
@@ -99,6 +100,9 @@ func (a *App) reviewIDs(ctx context.Context, ids []string) {
 			continue
 		}
 		if rec.Status != store.StatusPending {
+			if store.Finished(rec.Status) {
+				a.forget(id) // it ended meanwhile (superseded by another's write)
+			}
 			continue
 		}
 		r, env := a.repo(rec.Repository), a.cfg.Environment(rec.Environment)
