@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/policy"
 	"github.com/gitmon-dev/gitmon/policy/policytest"
+	"github.com/gitmon-dev/gitmon/test/gitserver"
 )
 
 const promoGated = `{promotion: {required: true, from: qa}}`
@@ -279,4 +281,31 @@ func TestAttackGateSoakCountsFromTheFirstSuccess(t *testing.T) {
 	r.release(r.last("qa"), store.StatusFailed)
 	r.wake()
 	r.want(st, store.StatusRejected, "", policy.RulePromotion)
+}
+
+// TestAttackPlanDefaultUpstream: plan, like serve, gates a required
+// promotion without from on the environment listed before.
+func TestAttackPlanDefaultUpstream(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	repo.WriteFile("services/pay.yaml", tDescriptor("pay", "1.0.0"))
+	repo.Commit("qa", "initial", tAlice, tAlice)
+	repo.Branch("staging", "qa")
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, fmt.Sprintf(`state: %s
+repositories:
+  - {name: deployments, url: %q}
+environments:
+  - {name: qa, release: [deploy]}
+  - {name: staging, release: [deploy], policy: {promotion: {required: true}}}
+pipelines:
+  deploy: {runner: exec, command: ["/bin/true"]}
+policy: {committers: ["*@example.com"]}
+`, filepath.Join(dir, "no-state"), repo.Bare))
+	repo.Branch("pr", "staging")
+	repo.WriteFile("services/pay.yaml", tDescriptor("pay", "2.0.0"))
+	pr := repo.Commit("pr", "pay 2.0.0 straight into staging", tAlice, tAlice)
+	es, err := Plan(context.Background(), cfg, PlanOptions{Env: "staging", Ref: pr})
+	if err != nil || len(es) != 1 || es[0].Decision != "pending" {
+		t.Fatalf("plan of a version qa's tip does not hold: %+v, %v; want pending (promotion)", es, err)
+	}
 }
