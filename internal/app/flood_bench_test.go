@@ -141,3 +141,46 @@ func BenchmarkUnfreezeFlood(b *testing.B) {
 		})
 	}
 }
+
+// TestAttackFloodOfSupersedesLeaksNothing: 300 services held by a
+// freeze with an until (so each waits in the waiter's heap), then a commit
+// that bumps them all again: every held record is superseded, and serve
+// keeps in memory only the 300 that wait now, in the scheduler, the
+// waiter and the detection metric's memory; the same after a commit that
+// step 1 rejects for all of them (it supersedes nothing).
+func TestAttackFloodOfSupersedesLeaksNothing(t *testing.T) {
+	const n = 300
+	r := newFloodRig(t, n)
+	ctx := context.Background()
+	until := r.clock.now().Add(time.Hour)
+	if err := r.a.store.Freeze(ctx, store.Freeze{Environment: "staging", Reason: "flood", Actor: "ops@host", Until: &until}); err != nil {
+		t.Fatal(err)
+	}
+	r.a.refreshFreezes(ctx)
+	r.wake()
+	bump := func(email, version string) {
+		files := make(map[string]string, n)
+		for i := range n {
+			s := fmt.Sprintf("svc%05d", i)
+			files["services/"+s+".yaml"] = "service: " + s + "\nversion: " + version + "\n"
+		}
+		r.git.commit("staging", email, files)
+		r.poll()
+	}
+	check := func(when string) {
+		t.Helper()
+		queued, running := r.a.sched.Len()
+		r.a.seenMu.Lock()
+		seen := len(r.a.seenAt)
+		r.a.seenMu.Unlock()
+		if held := r.count(store.PhaseWindow); held != n || queued != n || running != 0 || r.a.waiter.Len() != n || seen != n {
+			t.Fatalf("%s: %d held; scheduler %d queued %d running, waiter %d, seen %d; want %d, %d, 0, %d, %d",
+				when, held, queued, running, r.a.waiter.Len(), seen, n, n, n, n)
+		}
+	}
+	check("held by a freeze with an until")
+	bump("alice@example.com", "1.2.0")
+	check("after a commit that supersedes them all")
+	bump("mallory@evil.example", "1.3.0")
+	check("after a commit that step 1 rejects")
+}
