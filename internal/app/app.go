@@ -85,7 +85,7 @@ type App struct {
 	decideMu sync.Mutex
 
 	seenMu sync.Mutex
-	seenAt map[string]time.Time // record id → when its tip was seen
+	seenAt map[string]time.Time // pending record id → when its tip was seen
 
 	// poller runs the repositories' polls (poll.go).
 	poller *poller
@@ -185,9 +185,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a.rel = &releaser{store: a.store, runners: a.runners, pipelines: cfg.Pipelines, env: cfg.Environment, now: a.now,
 		log: a.log, secrets: a.secrets, outputCap: int(cfg.Tuning.OutputCap.Int64()), grace: cfg.Tuning.ShutdownGrace,
 		metrics: a.metrics, announce: a.opts.Announcer, seen: a.takeSeen,
-		ended: func(ctx context.Context, rec *store.Record) {
-			a.upstreamMoved(ctx, rec.Repository, rec.Environment, rec.Service)
-		},
+		ended: a.releaseEnded,
 		retry: 100 * time.Millisecond, retryMax: 5 * time.Second, drain: 5 * time.Second}
 	a.sched = newScheduler(schedulerDeps{Concurrency: cfg.Tuning.Concurrency, Log: a.log,
 		Start: func(ctx context.Context, id string) {
@@ -224,10 +222,18 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	var lastSeq int64
 	for _, rec := range append(resumed, pending...) {
-		a.sched.Add(schedItemOf(rec))
-		if rec.Phase == store.PhasePromotion || rec.Phase == store.PhaseWindow {
-			// Decided again at once: upstream, freezes and windows may
-			// have moved while gitmon was down.
+		it := schedItemOf(rec)
+		// Decided again at once, before anything starts: upstream,
+		// freezes and windows may have moved while gitmon was down, and
+		// a queued promotion whose artifact upstream failed meanwhile (or
+		// as gitmon died) must not start.
+		again := rec.Status == store.StatusPending && (rec.Phase == store.PhasePromotion || rec.Phase == store.PhaseWindow ||
+			rec.Phase == store.PhaseQueued && a.gated(rec.Environment))
+		if again {
+			it.Ready = false
+		}
+		a.sched.Add(it)
+		if again {
 			a.waiter.Wait(rec.ID, rec.Seq, a.now())
 		}
 		lastSeq = max(lastSeq, rec.Seq)
@@ -333,7 +339,14 @@ func schedItemOf(r *store.Record) schedItem {
 // forgets the ones it superseded, and announces the records that ended at
 // their decision.
 func (a *App) afterApply(ctx context.Context, b store.Batch) {
-	a.sched.Remove(b.Supersede...)
+	a.forget(b.Supersede...)
+	for _, r := range b.Records {
+		if slices.Contains(b.Superseding, r.Service) {
+			// What the store superseded with it that the decider did not
+			// list: queued by another process meanwhile (a retry).
+			a.forget(a.sched.RemoveBefore(r.Repository, r.Environment, r.Service, r.Seq)...)
+		}
+	}
 	for _, r := range b.Records {
 		a.log.Info("record decided", keyRepo, r.Repository, keyEnv, r.Environment, keyService, r.Service,
 			"commit", short(r.Commit), "version", r.Version, "status", r.Status, "phase", r.Phase, "rules", ruleList(r), keyRecord, r.ID)
@@ -344,8 +357,7 @@ func (a *App) afterApply(ctx context.Context, b store.Batch) {
 		case r.Status == store.StatusPending:
 			a.queue(r)
 		case r.Status == store.StatusRejected || r.Status == store.StatusSkipped:
-			a.sched.Remove(r.ID)
-			a.waiter.Wait(r.ID, 0, time.Time{})
+			a.forget(r.ID)
 			a.opts.Announcer.Decided(ctx, r)
 			// Downstream promotions of this artifact may be rejected now.
 			a.upstreamMoved(ctx, r.Repository, r.Environment, r.Service)
@@ -353,28 +365,37 @@ func (a *App) afterApply(ctx context.Context, b store.Batch) {
 	}
 }
 
+// forget drops what serve keeps in memory of records that ended before
+// they started (superseded, rejected, skipped): their place in the
+// scheduler and in the waiter, and when their tip was seen.
+func (a *App) forget(ids ...string) {
+	a.sched.Remove(ids...)
+	a.seenMu.Lock()
+	for _, id := range ids {
+		delete(a.seenAt, id)
+	}
+	a.seenMu.Unlock()
+	for _, id := range ids {
+		a.waiter.Wait(id, 0, time.Time{})
+	}
+}
+
 // seen remembers when the tip that produced a record was seen, for the
-// detection-latency metric.
+// detection-latency metric, once the store has given it its id.
 func (a *App) seen(rec *store.Record, at time.Time) {
 	if rec.Status != store.StatusPending {
 		return
 	}
 	a.seenMu.Lock()
 	defer a.seenMu.Unlock()
-	// The record has no id until the store assigns one; key by content.
-	a.seenAt[seenKey(rec)] = at
-}
-
-func seenKey(rec *store.Record) string {
-	return rec.Repository + "\x00" + rec.Environment + "\x00" + rec.Service + "\x00" + rec.Commit
+	a.seenAt[rec.ID] = at
 }
 
 func (a *App) takeSeen(rec *store.Record) (time.Time, bool) {
 	a.seenMu.Lock()
 	defer a.seenMu.Unlock()
-	k := seenKey(rec)
-	t, ok := a.seenAt[k]
-	delete(a.seenAt, k)
+	t, ok := a.seenAt[rec.ID]
+	delete(a.seenAt, rec.ID)
 	return t, ok
 }
 

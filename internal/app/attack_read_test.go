@@ -97,6 +97,10 @@ func TestAttackAReadThatFailsAtAReleaseStartIsRetried(t *testing.T) {
 			rig.repo.WriteFile("services/a.yaml", tDescriptor("a", "1.1.0"))
 			rig.repo.Commit("qa", "bump a", tAlice, tAlice)
 			eventually(t, "a's release to end", func() bool {
+				// Under decideMu: a record decided is queued before it
+				// is released, so the queue is never seen empty between.
+				a.decideMu.Lock()
+				defer a.decideMu.Unlock()
 				recs, err := cs.Records(ctx, store.Filter{Service: "a", Environment: "qa"})
 				if err != nil || len(recs) != 1 {
 					return false

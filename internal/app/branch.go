@@ -57,7 +57,8 @@ func (a *App) decider(r *repoState, env *config.Environment) *decider {
 		state: a.store, now: a.now, read: func(ctx context.Context, file, blob string) (*descriptors.Descriptor, error) {
 			return readDescriptor(ctx, r.git, file, blob)
 		},
-		gate: &gate{repo: r.cfg.Name, env: env.Name, engine: a.engines[env.Name], state: serveGates{a.store, a.freezes}}}
+		gate: &gate{repo: r.cfg.Name, env: env.Name, from: upstreamOf(a.cfg, env.Name), engine: a.engines[env.Name],
+			state: serveGates{a.store, a.freezes}}}
 }
 
 // processBranch brings one environment branch of one repository up to tip.
@@ -288,14 +289,17 @@ func (a *App) decide(ctx context.Context, run *branchRun, c monitor.Commit, chan
 	if err != nil {
 		return err
 	}
-	for _, rec := range dec.records {
-		a.seen(rec, run.seenAt)
-	}
 	b.Records = append(b.Records, dec.records...)
 	b.Supersede = append(b.Supersede, dec.supersede...)
+	// The store supersedes, as it writes them, what another process
+	// queued since unstarted read (a retry).
+	b.Superseding = append(b.Superseding, dec.superseding...)
 	b.Services = mergeServices(b.Services, run.services.touched(changes))
 	if err := a.store.Apply(ctx, *b); err != nil {
 		return err
+	}
+	for _, rec := range dec.records {
+		a.seen(rec, run.seenAt)
 	}
 	a.afterApply(ctx, *b)
 	return nil
@@ -335,7 +339,7 @@ func (a *App) applyBranchOnly(ctx context.Context, b store.Batch) error {
 	if err := a.store.Apply(ctx, b); err != nil {
 		return err
 	}
-	a.sched.Remove(b.Supersede...)
+	a.forget(b.Supersede...)
 	return nil
 }
 

@@ -39,7 +39,7 @@ var errCrashed = errors.New("crashed: gitmon is dead")
 // that is full for a while).
 type crashStore struct {
 	store.Store
-	n       int64
+	n       atomic.Int64 // dies after this write; 0 never (dieAfterNext sets it later)
 	writes  atomic.Int64
 	dead    chan struct{}
 	once    sync.Once
@@ -48,8 +48,13 @@ type crashStore struct {
 }
 
 func newCrashStore(s store.Store, n int64) *crashStore {
-	return &crashStore{Store: s, n: n, dead: make(chan struct{}), failing: map[string]int{}}
+	c := &crashStore{Store: s, dead: make(chan struct{}), failing: map[string]int{}}
+	c.n.Store(n)
+	return c
 }
+
+// dieAfterNext makes the store die after its next durable write.
+func (c *crashStore) dieAfterNext() { c.n.Store(c.writes.Load() + 1) }
 
 func (c *crashStore) crashed() bool {
 	select {
@@ -75,7 +80,7 @@ func (c *crashStore) write(what string, fn func() error) error {
 	if err := fn(); err != nil {
 		return err
 	}
-	if k := c.writes.Add(1); c.n > 0 && k >= c.n {
+	if k, n := c.writes.Add(1), c.n.Load(); n > 0 && k >= n {
 		c.once.Do(func() { close(c.dead) })
 	}
 	return nil
@@ -101,6 +106,24 @@ func (c *crashStore) EndRecord(ctx context.Context, id string, e store.End) erro
 }
 func (c *crashStore) AddEvent(ctx context.Context, e store.Event) error {
 	return c.write("event", func() error { return c.Store.AddEvent(ctx, e) })
+}
+func (c *crashStore) Freeze(ctx context.Context, f store.Freeze) error {
+	return c.write("freeze", func() error { return c.Store.Freeze(ctx, f) })
+}
+func (c *crashStore) Unfreeze(ctx context.Context, env, actor string) (store.Freeze, bool, error) {
+	var (
+		f     store.Freeze
+		found bool
+	)
+	err := c.write("unfreeze", func() error {
+		var err error
+		f, found, err = c.Store.Unfreeze(ctx, env, actor)
+		return err
+	})
+	return f, found, err
+}
+func (c *crashStore) Retry(ctx context.Context, r *store.Record, of string) error {
+	return c.write("retry", func() error { return c.Store.Retry(ctx, r, of) })
 }
 
 // ranLog is an in-process runner that logs every stage it really ran (a

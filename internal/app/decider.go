@@ -42,11 +42,13 @@ type decider struct {
 	now  func() time.Time
 }
 
-// decision is what one commit makes: its records, and the records they
-// supersede.
+// decision is what one commit makes: its records, the records they
+// supersede, and the services whose record supersedes every record of
+// theirs that has not started (store.Batch.Superseding).
 type decision struct {
-	records   []*store.Record
-	supersede []string
+	records     []*store.Record
+	supersede   []string
+	superseding []string
 }
 
 // commit advances svcs through commit c's descriptor changes, and (unless
@@ -97,22 +99,27 @@ func (d *decider) commit(ctx context.Context, svcs *services, c monitor.Commit, 
 		if replay {
 			continue
 		}
-		rec, sup, err := d.decide(ctx, svc, c, requested, paused)
+		rec, sup, supersedes, err := d.decide(ctx, svc, c, requested, paused)
 		if err != nil {
 			return decision{}, err
 		}
 		out.records = append(out.records, rec)
 		out.supersede = append(out.supersede, sup...)
+		if supersedes {
+			out.superseding = append(out.superseding, svc.Service)
+		}
 	}
 	return out, nil
 }
 
-// decide makes the record of one service at commit c.
-func (d *decider) decide(ctx context.Context, svc *store.Service, c monitor.Commit, requested *descriptors.Descriptor, paused string) (*store.Record, []string, error) {
-	rec := d.newRecord(c, svc.Service)
+// decide makes the record of one service at commit c; supersedes says
+// whether it supersedes the service's records that have not started, sup
+// those it read.
+func (d *decider) decide(ctx context.Context, svc *store.Service, c monitor.Commit, requested *descriptors.Descriptor, paused string) (rec *store.Record, sup []string, supersedes bool, err error) {
+	rec = d.newRecord(c, svc.Service)
 	sv, err := d.state.Service(ctx, d.repo, d.env, svc.Service)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	action := policy.ActionDeploy
 	if requested == nil {
@@ -136,20 +143,20 @@ func (d *decider) decide(ctx context.Context, svc *store.Service, c monitor.Comm
 	}
 	passed, err := d.judge(ctx, rec, ch, v, paused)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	var sup []string
 	// A record that passed steps 1-4 supersedes the service's records
 	// that have not started, those waiting at steps 5 and 6 too; so does
 	// one already in place (a revert while a bad release waits), or the
 	// older one would start after it.
-	if passed || hasRule(rec, policy.RuleUnchanged) {
+	supersedes = passed || hasRule(rec, policy.RuleUnchanged)
+	if supersedes {
 		if sup, err = d.unstarted(ctx, svc.Service, 0); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 	}
 	d.finish(rec)
-	return rec, sup, nil
+	return rec, sup, supersedes, nil
 }
 
 // judge applies a verdict of steps 1-4 to rec, then what gitmon itself

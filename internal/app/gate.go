@@ -3,10 +3,12 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gitmon-dev/gitmon/descriptors"
+	"github.com/gitmon-dev/gitmon/internal/config"
 	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/gitmon-dev/gitmon/policy"
 )
@@ -45,8 +47,28 @@ type gateResult struct {
 // gate decides steps 5 and 6 for one environment.
 type gate struct {
 	repo, env string
-	engine    *policy.Engine
-	state     gateState
+	// from is the upstream environment (upstreamOf); "" when env has
+	// none, which fails a required promotion closed.
+	from   string
+	engine *policy.Engine
+	state  gateState
+}
+
+// upstreamOf is env's upstream environment (SPEC §0, §3
+// policy.promotion.from): the one its policy names, by default the one
+// listed just before it; "" for the first environment.
+func upstreamOf(cfg *config.Config, env string) string {
+	for i := range cfg.Environments {
+		e := &cfg.Environments[i]
+		if e.Name != env {
+			continue
+		}
+		if e.Policy.Promotion.From != "" || i == 0 {
+			return e.Policy.Promotion.From
+		}
+		return cfg.Environments[i-1].Name
+	}
+	return ""
 }
 
 // check applies steps 5 and 6 to ch, the change rec stands for, at now.
@@ -71,35 +93,42 @@ func (g *gate) check(ctx context.Context, ch *policy.Change, rec *store.Record, 
 // promotion is step 5.
 func (g *gate) promotion(ctx context.Context, ch *policy.Change, rec *store.Record, now time.Time) (gateResult, error) {
 	p := g.engine.Config().Promotion
-	if !p.Required || p.From == "" || ch.Action == policy.ActionRemove || ch.Requested == nil {
+	if !p.Required || ch.Action == policy.ActionRemove || ch.Requested == nil {
 		return gateResult{}, nil
 	}
 	if !touchesArtifact(descriptors.Diff(ch.LastGood, ch.Requested), p.Fields) {
 		return gateResult{}, nil // the environment's own fields: not a promotion
 	}
+	p.From = g.from
 	art := artifactOf(ch.Requested, p.Fields)
-	up, err := g.upstream(ctx, ch.Service, ch.Requested, p.Fields)
-	if err != nil {
-		return gateResult{}, err
-	}
 	sha := ch.Commit.SHA
 	reject := func(format string, args ...any) gateResult {
 		return gateResult{status: store.StatusRejected, reason: &policy.Reason{Rule: policy.RulePromotion, Commit: sha,
 			Field: p.Fields[0], Message: fmt.Sprintf(format, args...)}}
 	}
-	// The newest success of the artifact upstream, and what came after it.
+	if p.From == "" {
+		// Required, with nothing upstream to have passed it: closed.
+		return reject("%s requires promotion, but it has no upstream environment (policy.promotion.from, or an environment listed before it)", g.env), nil
+	}
+	up, err := g.upstream(ctx, ch.Service, ch.Requested, p.Fields)
+	if err != nil {
+		return gateResult{}, err
+	}
+	// The first success of the artifact upstream since its last failure:
+	// it has run there since then. A failure after a success blocks it.
+	// A success with no end time (a damaged state) proves nothing.
 	var ok *store.Record
-	for i, r := range up {
-		if r.Status != store.StatusSucceeded {
-			continue
-		}
-		ok = r
-		for _, later := range up[:i] {
-			if later.Status == store.StatusFailed {
-				return reject("%s %s failed in %s after it succeeded there (record %s)", ch.Service, art, p.From, later.ID), nil
+scan:
+	for i, r := range up { // newest first
+		switch {
+		case r.Status == store.StatusFailed:
+			if ok == nil && slices.ContainsFunc(up[i+1:], func(x *store.Record) bool { return x.Status == store.StatusSucceeded }) {
+				return reject("%s %s failed in %s after it succeeded there (record %s)", ch.Service, art, p.From, r.ID), nil
 			}
+			break scan
+		case r.Status == store.StatusSucceeded && r.FinishedAt != nil:
+			ok = r
 		}
-		break
 	}
 	since := rec.CreatedAt
 	if since.IsZero() {
@@ -154,7 +183,7 @@ func (g *gate) promotion(ctx context.Context, ch *policy.Change, rec *store.Reco
 // upstream returns the upstream records of the requested artifact, newest
 // first: the records at its version whose artifact fields are the same.
 func (g *gate) upstream(ctx context.Context, service string, req *descriptors.Descriptor, fields []string) ([]*store.Record, error) {
-	from := g.engine.Config().Promotion.From
+	from := g.from
 	version := ""
 	if fieldIn(descriptors.FieldVersion, fields) {
 		version = req.Version // the index narrows the history to this version
@@ -172,6 +201,12 @@ func (g *gate) upstream(ctx context.Context, service string, req *descriptors.De
 	return out, nil
 }
 
+// How much of a freeze's actor and reason a held record's reason quotes.
+const (
+	freezeActorWidth  = 60
+	freezeReasonWidth = 200
+)
+
 // held is step 6 without break-glass: a freeze, a halt, or the windows.
 func (g *gate) held(ctx context.Context, sha string, now time.Time) (gateResult, error) {
 	fs, err := g.state.Freezes(ctx)
@@ -179,9 +214,12 @@ func (g *gate) held(ctx context.Context, sha string, now time.Time) (gateResult,
 		return gateResult{}, err
 	}
 	if f, ok := activeFreeze(fs, g.env, now); ok {
-		msg := fmt.Sprintf("%s is frozen by %s since %s: %s", g.env, f.Actor, f.Since.UTC().Format(time.RFC3339), f.Reason)
+		// Every record the freeze holds carries this: one line, bounded,
+		// whatever an operator (or the state) put in the freeze.
+		actor, why := cut(oneLine(f.Actor), freezeActorWidth), cut(oneLine(f.Reason), freezeReasonWidth)
+		msg := fmt.Sprintf("%s is frozen by %s since %s: %s", g.env, actor, f.Since.UTC().Format(time.RFC3339), why)
 		if f.Environment == "" {
-			msg = fmt.Sprintf("every environment is halted by %s since %s: %s", f.Actor, f.Since.UTC().Format(time.RFC3339), f.Reason)
+			msg = fmt.Sprintf("every environment is halted by %s since %s: %s", actor, f.Since.UTC().Format(time.RFC3339), why)
 		}
 		var wake time.Time
 		if f.Until != nil {

@@ -84,5 +84,5 @@ func gateBenchRig(b *testing.B, n int) (store.Store, *gate, *policy.Change, *sto
 		Attribution: policy.Attribution{}}
 	rec := &store.Record{CreatedAt: time.Now()}
 	// As serve reads it: the freezes from its cache.
-	return st, &gate{repo: "deployments", env: "staging", engine: engine, state: serveGates{st, &freezeCache{}}}, ch, rec
+	return st, &gate{repo: "deployments", env: "staging", from: "qa", engine: engine, state: serveGates{st, &freezeCache{}}}, ch, rec
 }

@@ -91,6 +91,7 @@ func (a *App) reviewIDs(ctx context.Context, ids []string) {
 	for _, id := range ids {
 		rec, err := a.store.Record(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
+			a.forget(id)
 			continue
 		}
 		if err != nil {
@@ -99,6 +100,9 @@ func (a *App) reviewIDs(ctx context.Context, ids []string) {
 			continue
 		}
 		if rec.Status != store.StatusPending {
+			if store.Finished(rec.Status) {
+				a.forget(id) // it ended meanwhile (superseded by another's write)
+			}
 			continue
 		}
 		r, env := a.repo(rec.Repository), a.cfg.Environment(rec.Environment)
@@ -112,23 +116,45 @@ func (a *App) reviewIDs(ctx context.Context, ids []string) {
 	}
 }
 
+// releaseEnded hears that a release ended (the releaser's ended): what
+// waits for it downstream is decided again.
+func (a *App) releaseEnded(ctx context.Context, rec *store.Record) {
+	a.decideMu.Lock()
+	defer a.decideMu.Unlock()
+	a.upstreamMoved(ctx, rec.Repository, rec.Environment, rec.Service)
+}
+
 // upstreamMoved decides again, at once, the pending records of service in
 // the environments that env feeds (promotion.from): a release there ended,
 // or a record was rejected or skipped, so a waiting promotion may pass,
 // and a queued one that upstream has failed since must not start (SPEC
-// §5 step 5, re-verification).
+// §5 step 5, re-verification). Those records are held until their new
+// decision: the upstream release that ended may be what kept their slot
+// busy, and it frees the slot as soon as this returns.
+//
+// The caller holds decideMu, so that a downstream record is either
+// decided after upstream moved (and sees it) or written before this
+// reads what waits (and is woken): never decided on what upstream was and
+// written after, which would wait for an event that has passed.
 func (a *App) upstreamMoved(ctx context.Context, repo, env, service string) {
 	for _, down := range a.cfg.Environments {
-		p := down.Policy.Promotion
-		if !p.Required || p.From != env {
+		if !down.Policy.Promotion.Required || upstreamOf(a.cfg, down.Name) != env {
 			continue
 		}
-		a.wakePending(ctx, store.Filter{Repository: repo, Environment: down.Name, Service: service})
+		a.wakePending(ctx, store.Filter{Repository: repo, Environment: down.Name, Service: service}, true)
 	}
 }
 
-// wakePending decides again the pending records f selects.
-func (a *App) wakePending(ctx context.Context, f store.Filter) {
+// gated reports whether env's records pass the promotion gate, which
+// upstream may close again while they are queued.
+func (a *App) gated(env string) bool {
+	e := a.cfg.Environment(env)
+	return e != nil && e.Policy.Promotion.Required
+}
+
+// wakePending decides again the pending records f selects; with hold,
+// the scheduler holds them until then.
+func (a *App) wakePending(ctx context.Context, f store.Filter, hold bool) {
 	f.Status = []string{store.StatusPending}
 	recs, err := a.store.Records(ctx, f)
 	if err != nil {
@@ -138,6 +164,9 @@ func (a *App) wakePending(ctx context.Context, f store.Filter) {
 	slices.Reverse(recs) // oldest first: in commit order
 	now := a.now()
 	for _, r := range recs {
+		if hold {
+			a.sched.Hold(r.ID)
+		}
 		a.waiter.Wait(r.ID, r.Seq, now)
 	}
 }
@@ -175,26 +204,40 @@ func (a *App) operatorLoop(ctx context.Context, after int64) {
 			a.log.Info("record queued beside serve", keyRepo, r.Repository, keyEnv, r.Environment, keyService, r.Service,
 				keyRecord, r.ID, "trigger", r.Trigger, "actor", r.Actor, "phase", r.Phase)
 			a.queue(r)
+			if r.Phase == store.PhasePromotion || r.Phase == store.PhaseWindow {
+				// Decided by another process, on upstream and freezes as
+				// they were: what moved since woke only what serve knew.
+				a.waiter.Wait(r.ID, r.Seq, a.now())
+			}
 		}
 	}
 }
 
 // refreshFreezes reads the freezes and wakes the records of every
-// environment whose freeze changed.
+// environment whose freeze changed. The new freezes hold at once (Admit
+// reads them); the wake waits for decideMu, as upstreamMoved does, so
+// that a record decided on the old freezes is written before it reads
+// what waits.
 func (a *App) refreshFreezes(ctx context.Context) {
 	fs, err := a.store.Freezes(ctx)
 	if err != nil {
 		a.log.Warn("reading the freezes", keyErr, err)
 		return
 	}
-	for _, env := range a.freezes.set(fs) {
+	changed := a.freezes.set(fs)
+	if len(changed) == 0 {
+		return
+	}
+	a.decideMu.Lock()
+	defer a.decideMu.Unlock()
+	for _, env := range changed {
 		if env == "" {
 			a.log.Info("the halt of every environment changed; deciding what waits again")
-			a.wakePending(ctx, store.Filter{})
+			a.wakePending(ctx, store.Filter{}, false)
 			return
 		}
 		a.log.Info("the freeze of an environment changed; deciding what waits there again", keyEnv, env)
-		a.wakePending(ctx, store.Filter{Environment: env})
+		a.wakePending(ctx, store.Filter{Environment: env}, false)
 	}
 }
 
@@ -203,9 +246,7 @@ func (a *App) refreshFreezes(ctx context.Context) {
 func (a *App) queue(r *store.Record) {
 	it := schedItemOf(r)
 	a.sched.Add(it)
-	if it.Pass {
-		a.sched.Pass(r.ID) // break-glass decided after it was queued
-	}
+	a.sched.Pass(r.ID, it.Pass) // break-glass given or taken after it was queued
 	if it.Ready {
 		a.sched.Ready(r.ID) // a re-reviewed record the queue holds already
 	} else {

@@ -81,13 +81,23 @@ func Plan(ctx context.Context, cfg *config.Config, o PlanOptions) ([]PlanEntry, 
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
 		}
-		entries, err := planRepo(ctx, g, rc, env, cfg.Environment(env.Policy.Promotion.From), engine, st, o.Ref, now)
+		entries, err := planRepo(ctx, g, rc, env, cfg.Environment(upstreamOf(cfg, env.Name)), engine, st, o.Ref, now)
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
 		}
 		out = append(out, entries...)
 	}
 	return out, nil
+}
+
+// planFrom is the upstream environment's name as serve's gate has it
+// (upstreamOf): from's, or the one policy names when no environment has
+// that name.
+func planFrom(from *config.Environment, engine *policy.Engine) string {
+	if from != nil {
+		return from.Name
+	}
+	return engine.Config().Promotion.From
 }
 
 // tipState stands in for a state folder in plan: the branch tip is every
@@ -111,7 +121,7 @@ func (tipState) Processed(context.Context, string, string, []string) (map[string
 // state folder, over the upstream branch's tip, which stands in for its
 // last good (the artifact there has passed; nothing else has yet).
 func planGate(ctx context.Context, g gitRepo, rc *config.Repository, env, from *config.Environment, d *decider, st store.Store, engine *policy.Engine) (*gate, error) {
-	gt := &gate{repo: rc.Name, env: env.Name, engine: engine}
+	gt := &gate{repo: rc.Name, env: env.Name, from: planFrom(from, engine), engine: engine}
 	if st != nil {
 		gt.state = st
 		return gt, nil
@@ -201,7 +211,7 @@ func planRepo(ctx context.Context, g gitRepo, rc *config.Repository, env, from *
 	run.d = d
 	if st != nil && !br.Known {
 		// serve's first sight of the branch, at target.
-		return planFirstSight(ctx, g, rc, env, d, st, target)
+		return planFirstSight(ctx, g, rc, env, from, d, st, target)
 	}
 	if br.Known {
 		base = br.LastProcessed
@@ -276,7 +286,7 @@ func planRepo(ctx context.Context, g gitRepo, rc *config.Repository, env, from *
 // target with this state folder: a baseline makes no records; with
 // `initial: deploy`, or for a branch gitmon saw absent, every descriptor
 // at target is requested, attributed to target (firstSight).
-func planFirstSight(ctx context.Context, g gitRepo, rc *config.Repository, env *config.Environment, d *decider, st store.Store, target string) ([]PlanEntry, error) {
+func planFirstSight(ctx context.Context, g gitRepo, rc *config.Repository, env, from *config.Environment, d *decider, st store.Store, target string) ([]PlanEntry, error) {
 	appeared, err := sawAbsent(ctx, st, rc.Name, env)
 	if err != nil {
 		return nil, err
@@ -297,7 +307,7 @@ func planFirstSight(ctx context.Context, g gitRepo, rc *config.Repository, env *
 		changes[i] = monitor.FileChange{Path: f.Path, NewBlob: f.Blob}
 	}
 	d.state, d.trigger = st, store.TriggerInitial
-	d.gate = &gate{repo: rc.Name, env: env.Name, engine: d.engine, state: st}
+	d.gate = &gate{repo: rc.Name, env: env.Name, from: planFrom(from, d.engine), engine: d.engine, state: st}
 	dec, err := d.commit(ctx, newServices(rc.Name, env.Name, nil), c, changes, "", false)
 	if err != nil {
 		return nil, err

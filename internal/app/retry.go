@@ -62,7 +62,7 @@ func Retry(ctx context.Context, cfg *config.Config, st store.Store, o RetryOptio
 	}
 	clock := func() time.Time { return now }
 	d := &decider{repo: failed.Repository, env: env.Name, engine: engine, state: st, now: clock,
-		gate: &gate{repo: failed.Repository, env: env.Name, engine: engine, state: st}}
+		gate: &gate{repo: failed.Repository, env: env.Name, from: upstreamOf(cfg, env.Name), engine: engine, state: st}}
 	sv, err := st.Service(ctx, failed.Repository, env.Name, failed.Service)
 	if err != nil {
 		return nil, err

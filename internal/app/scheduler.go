@@ -154,13 +154,14 @@ func (s *scheduler) Ready(id string) {
 	}
 }
 
-// Pass lets a queued record start whatever Admit says (break-glass
-// decided after it was queued).
-func (s *scheduler) Pass(id string) {
+// Pass sets whether a queued record starts whatever Admit says: its
+// latest decision gave it break-glass, or took it away. A running or
+// unknown record is left alone.
+func (s *scheduler) Pass(id string, pass bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.ids[id]; e != nil {
-		e.Pass = true
+	if e := s.ids[id]; e != nil && !e.running {
+		e.Pass = pass
 	}
 }
 
@@ -205,6 +206,25 @@ func (s *scheduler) Remove(ids ...string) {
 		}
 	}
 	s.kick()
+}
+
+// RemoveBefore forgets the queued records of a service that come before
+// seq (a record that superseded them was written) and returns their ids.
+// Running records are left alone.
+func (s *scheduler) RemoveBefore(repo, env, service string, seq int64) []string {
+	s.mu.Lock()
+	q := s.services[svcKey{repo, env, service}]
+	var ids []string
+	if q != nil {
+		for _, e := range q.items[q.first:] {
+			if !e.removed && !e.running && e.Seq < seq {
+				ids = append(ids, e.ID)
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.Remove(ids...)
+	return ids
 }
 
 // Len reports how many records wait to start and how many run.

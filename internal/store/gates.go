@@ -11,6 +11,9 @@ import (
 // Freeze sets the freeze of f.Environment ("" is a halt), replacing one
 // already set, and records a freeze event naming its actor.
 func (s *SQLite) Freeze(ctx context.Context, f Freeze) error {
+	if err := errors.Join(bounded("reason", f.Reason, MaxReason), bounded("actor", f.Actor, MaxActor)); err != nil {
+		return fmt.Errorf("freeze %s: %w", freezeTarget(f.Environment), err)
+	}
 	now := s.now()
 	if f.Since.IsZero() {
 		f.Since = now
@@ -41,6 +44,9 @@ func (s *SQLite) Freeze(ctx context.Context, f Freeze) error {
 // Unfreeze lifts the freeze of env ("" lifts the halt) and records an
 // unfreeze event; it returns the freeze it lifted, false when none was set.
 func (s *SQLite) Unfreeze(ctx context.Context, env, actor string) (Freeze, bool, error) {
+	if err := bounded("actor", actor, MaxActor); err != nil {
+		return Freeze{}, false, fmt.Errorf("unfreeze %s: %w", freezeTarget(env), err)
+	}
 	now := s.now()
 	var (
 		f     Freeze
@@ -108,6 +114,14 @@ func queryFreezes(ctx context.Context, tx *cachedTx, tail string, args ...any) (
 	return out, rows.Err()
 }
 
+// bounded refuses an operator's text longer than max bytes.
+func bounded(what, v string, max int) error {
+	if len(v) > max {
+		return fmt.Errorf("the %s is %d bytes; at most %d are kept: %w", what, len(v), max, ErrTooLong)
+	}
+	return nil
+}
+
 func freezeTarget(env string) string {
 	if env == "" {
 		return "every environment (halt)"
@@ -160,6 +174,9 @@ func (s *SQLite) Artifact(ctx context.Context, repo, env, service, version strin
 // still the last record of its service that started and nothing of the
 // service is pending or running; otherwise ErrNotRetryable.
 func (s *SQLite) Retry(ctx context.Context, r *Record, of string) error {
+	if err := bounded("actor", r.Actor, MaxActor); err != nil {
+		return fmt.Errorf("retry: %w", err)
+	}
 	if r.ID == "" {
 		r.ID = NewID()
 	}

@@ -80,7 +80,13 @@ const stageColumns = `record_id, idx, name, runner, status, started_at, finished
 // queryRecords returns the records a WHERE clause selects, in order, with
 // their stages, from one snapshot.
 func (s *SQLite) queryRecords(ctx context.Context, where string, args []any, order string, limit int) ([]*Record, error) {
-	sel := `SELECT ` + recordColumns + ` FROM records`
+	return s.queryRecordsFrom(ctx, `records`, where, args, order, limit)
+}
+
+// queryRecordsFrom is queryRecords from table, which may name the index
+// to read (INDEXED BY).
+func (s *SQLite) queryRecordsFrom(ctx context.Context, table, where string, args []any, order string, limit int) ([]*Record, error) {
+	sel := `SELECT ` + recordColumns + ` FROM ` + table
 	if where != "" {
 		sel += ` WHERE ` + where
 	}
@@ -189,7 +195,15 @@ func (s *SQLite) Records(ctx context.Context, f Filter) ([]*Record, error) {
 		conds = append(conds, `created_at >= ?`)
 		args = append(args, formatTime(f.Since))
 	}
-	return s.queryRecords(ctx, strings.Join(conds, ` AND `), args, "DESC", f.Limit)
+	table := `records`
+	if f.Environment != "" && f.Service != "" {
+		// One service's history: without the hint SQLite reads the whole
+		// branch's (records_repo_env), and every decision, which reads the
+		// service's unstarted records, costs as much as the branch's
+		// history, so that a flood of n held records costs n².
+		table = `records INDEXED BY records_env_service`
+	}
+	return s.queryRecordsFrom(ctx, table, strings.Join(conds, ` AND `), args, "DESC", f.Limit)
 }
 
 // Pending returns every pending record, oldest first.

@@ -229,6 +229,23 @@ func (s *SQLite) Apply(ctx context.Context, b Batch) error {
 		if err := supersede(ctx, tx, b.Supersede, "", now); err != nil {
 			return err
 		}
+		for _, svc := range b.Superseding {
+			var by int64
+			for i, r := range b.Records {
+				if r.Service == svc {
+					by = max(by, out[i].seq)
+				}
+			}
+			if by == 0 {
+				continue // no record of it in the batch: nothing supersedes
+			}
+			// The service's history, not the whole branch's.
+			if _, err := tx.ExecContext(ctx, `UPDATE records INDEXED BY records_env_service SET status = ?, finished_at = ?
+				WHERE environment = ? AND service = ? AND seq < ? AND repository = ? AND status = ?`,
+				StatusSuperseded, formatTime(now), b.Environment, svc, by, b.Repository, StatusPending); err != nil {
+				return fmt.Errorf("supersede the records of %s before %d: %w", svc, by, err)
+			}
+		}
 		if err := insertEvents(ctx, tx, b.Events, b.Repository, b.Environment, b.Branch, now); err != nil {
 			return err
 		}

@@ -67,6 +67,18 @@ const (
 // one to retry.
 var ErrNotRetryable = errors.New("not retryable")
 
+// ErrTooLong is returned when an operator's action carries more text than
+// the state keeps (MaxReason, MaxActor).
+var ErrTooLong = errors.New("too long")
+
+// What the state keeps of an operator's action (SPEC §6): a freeze's
+// reason and an actor, in bytes. Status, history and every record a
+// freeze holds show them.
+const (
+	MaxReason = 1024
+	MaxActor  = 256
+)
+
 // ErrNotFound is returned for a missing record.
 var ErrNotFound = errors.New("not found")
 
@@ -287,6 +299,13 @@ type Batch struct {
 	// Supersede names records whose status becomes superseded, if they
 	// are still pending.
 	Supersede []string
+	// Superseding names services whose record in Records supersedes
+	// their records that have not started (SPEC §5 step 7): every record
+	// of the service in the batch's repository and environment that is
+	// pending and came before it becomes superseded, in the same
+	// transaction. It takes those another process wrote after the caller
+	// read what Supersede lists (a retry).
+	Superseding []string
 	// Pause sets the branch's pause ("" leaves it); Unpause clears it.
 	Pause   string
 	Anchor  string
