@@ -186,8 +186,10 @@ func (s *SQLite) Retry(ctx context.Context, r *Record, of string) error {
 	}
 	err := s.write(ctx, func(tx *cachedTx) error {
 		var last string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM records WHERE repository = ? AND environment = ? AND service = ?
-			AND started_at IS NOT NULL ORDER BY seq DESC LIMIT 1`, r.Repository, r.Environment, r.Service).Scan(&last)
+		// The service's history (records_env_service), not the branch's.
+		err := tx.QueryRowContext(ctx, `SELECT id FROM records INDEXED BY records_env_service
+			WHERE environment = ? AND service = ? AND repository = ? AND started_at IS NOT NULL ORDER BY seq DESC LIMIT 1`,
+			r.Environment, r.Service, r.Repository).Scan(&last)
 		if errors.Is(err, sql.ErrNoRows) || err == nil && last != of {
 			return fmt.Errorf("%w: record %s is not the last release of %s in %s", ErrNotRetryable, of, r.Service, r.Environment)
 		}
@@ -195,8 +197,9 @@ func (s *SQLite) Retry(ctx context.Context, r *Record, of string) error {
 			return err
 		}
 		var busy int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE repository = ? AND environment = ? AND service = ?
-			AND status IN (?, ?)`, r.Repository, r.Environment, r.Service, StatusPending, StatusRunning).Scan(&busy); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM records INDEXED BY records_env_service
+			WHERE environment = ? AND service = ? AND repository = ? AND status IN (?, ?)`,
+			r.Environment, r.Service, r.Repository, StatusPending, StatusRunning).Scan(&busy); err != nil {
 			return err
 		}
 		if busy > 0 {
