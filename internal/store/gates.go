@@ -143,9 +143,10 @@ func (s *SQLite) Artifact(ctx context.Context, repo, env, service, version strin
 		WHERE repository = ? AND environment = ? AND service = ? AND version = ? ORDER BY seq DESC`
 	args := []any{repo, env, service, version}
 	if version == "" {
-		sel = `SELECT ` + recordColumns + ` FROM records
-			WHERE repository = ? AND environment = ? AND service = ? ORDER BY seq DESC`
-		args = args[:3]
+		// The service's history, not the branch's (records_repo_env).
+		sel = `SELECT ` + recordColumns + ` FROM records INDEXED BY records_env_service
+			WHERE environment = ? AND service = ? AND repository = ? ORDER BY seq DESC`
+		args = []any{env, service, repo}
 	}
 	var out []*Record
 	err := s.read(ctx, func(tx *cachedTx) error {

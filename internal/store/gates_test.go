@@ -127,3 +127,33 @@ func BenchmarkRetry(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkArtifactAnyVersion is the promotion gate's read when the
+// promotion fields do not include version (Artifact with ""): ten records
+// of the service under n records of other services of the environment
+// (n=100 is the same run's baseline); its cost must follow the service.
+func BenchmarkArtifactAnyVersion(b *testing.B) {
+	for _, n := range []int{100, 20000} {
+		b.Run(fmt.Sprintf("others=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			s, _ := newStore(b)
+			for i := 0; i < n+10; i += 500 {
+				var recs []*Record
+				for j := i; j < min(i+500, n+10); j++ {
+					r := pendingRecord(b, j+1, "1.0.0")
+					r.Status, r.Phase = StatusSucceeded, ""
+					if j >= 10 {
+						r.Service = fmt.Sprintf("other%d", j%50)
+					}
+					recs = append(recs, r)
+				}
+				must(b, s.Apply(ctx, Batch{Repository: "deployments", Environment: "qa", Commit: sha(i + 1), Records: recs}))
+			}
+			for b.Loop() {
+				if recs, err := s.Artifact(ctx, "deployments", "qa", "payments", ""); err != nil || len(recs) != 10 {
+					b.Fatalf("%d records, %v", len(recs), err)
+				}
+			}
+		})
+	}
+}
