@@ -155,13 +155,19 @@ scan:
 		}
 		return gateResult{upstream: &store.Upstream{Environment: p.From, Record: ok.ID, SucceededAt: at}}, nil
 	}
-	// A baseline upstream is its last good without a record: it was running
-	// there before gitmon, which counts as succeeded and soaked.
+	// A baseline upstream is its last good with no release of it there: it
+	// was running before gitmon, which counts as succeeded and soaked. A
+	// later record of it that was rejected, skipped or is running does not
+	// undo that; a release that failed (or whose success is unproven)
+	// does.
 	sv, err := g.state.Service(ctx, g.repo, p.From, ch.Service)
 	if err != nil {
 		return gateResult{}, err
 	}
-	if sv.LastGood != nil && sameArtifact(sv.LastGood, ch.Requested, p.Fields) && len(up) == 0 {
+	released := slices.ContainsFunc(up, func(r *store.Record) bool {
+		return r.Status == store.StatusFailed || r.Status == store.StatusSucceeded
+	})
+	if sv.LastGood != nil && sameArtifact(sv.LastGood, ch.Requested, p.Fields) && !released {
 		return gateResult{}, nil
 	}
 	if len(up) > 0 {

@@ -143,9 +143,10 @@ func (s *SQLite) Artifact(ctx context.Context, repo, env, service, version strin
 		WHERE repository = ? AND environment = ? AND service = ? AND version = ? ORDER BY seq DESC`
 	args := []any{repo, env, service, version}
 	if version == "" {
-		sel = `SELECT ` + recordColumns + ` FROM records
-			WHERE repository = ? AND environment = ? AND service = ? ORDER BY seq DESC`
-		args = args[:3]
+		// The service's history, not the branch's (records_repo_env).
+		sel = `SELECT ` + recordColumns + ` FROM records INDEXED BY records_env_service
+			WHERE environment = ? AND service = ? AND repository = ? ORDER BY seq DESC`
+		args = []any{env, service, repo}
 	}
 	var out []*Record
 	err := s.read(ctx, func(tx *cachedTx) error {
@@ -186,8 +187,10 @@ func (s *SQLite) Retry(ctx context.Context, r *Record, of string) error {
 	}
 	err := s.write(ctx, func(tx *cachedTx) error {
 		var last string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM records WHERE repository = ? AND environment = ? AND service = ?
-			AND started_at IS NOT NULL ORDER BY seq DESC LIMIT 1`, r.Repository, r.Environment, r.Service).Scan(&last)
+		// The service's history (records_env_service), not the branch's.
+		err := tx.QueryRowContext(ctx, `SELECT id FROM records INDEXED BY records_env_service
+			WHERE environment = ? AND service = ? AND repository = ? AND started_at IS NOT NULL ORDER BY seq DESC LIMIT 1`,
+			r.Environment, r.Service, r.Repository).Scan(&last)
 		if errors.Is(err, sql.ErrNoRows) || err == nil && last != of {
 			return fmt.Errorf("%w: record %s is not the last release of %s in %s", ErrNotRetryable, of, r.Service, r.Environment)
 		}
@@ -195,8 +198,9 @@ func (s *SQLite) Retry(ctx context.Context, r *Record, of string) error {
 			return err
 		}
 		var busy int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE repository = ? AND environment = ? AND service = ?
-			AND status IN (?, ?)`, r.Repository, r.Environment, r.Service, StatusPending, StatusRunning).Scan(&busy); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM records INDEXED BY records_env_service
+			WHERE environment = ? AND service = ? AND repository = ? AND status IN (?, ?)`,
+			r.Environment, r.Service, r.Repository, StatusPending, StatusRunning).Scan(&busy); err != nil {
 			return err
 		}
 		if busy > 0 {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -88,5 +89,71 @@ func TestOperatorTextIsBounded(t *testing.T) {
 	must(t, s.Freeze(ctx, Freeze{Environment: "qa", Reason: reason, Actor: actor}))
 	if fs, err = s.Freezes(ctx); err != nil || len(fs) != 1 || fs[0].Reason != reason || fs[0].Actor != actor {
 		t.Fatalf("a freeze at the bounds: %v, %v", fs, err)
+	}
+}
+
+// BenchmarkRetry is Retry's check-and-insert for a service whose failed
+// release is old, under n later records of other services of its
+// environment (n=100 is the same run's baseline): it reads the service's
+// history, so its cost must not follow n.
+func BenchmarkRetry(b *testing.B) {
+	for _, n := range []int{100, 20000} {
+		b.Run(fmt.Sprintf("others=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			s, _ := newStore(b)
+			failed := pendingRecord(b, 1, "1.0.0")
+			applyRecord(b, s, failed)
+			must(b, s.StartRecord(ctx, failed.ID, nil, t0))
+			must(b, s.FinishRecord(ctx, failed.ID, StatusFailed, t0))
+			for i := 0; i < n; i += 500 {
+				var recs []*Record
+				for j := i; j < min(i+500, n); j++ {
+					r := pendingRecord(b, j+2, "1.0.0")
+					r.Service, r.Status, r.Phase = fmt.Sprintf("other%d", j%50), StatusSucceeded, ""
+					recs = append(recs, r)
+				}
+				must(b, s.Apply(ctx, Batch{Repository: "deployments", Environment: "qa", Commit: sha(i + 2), Records: recs}))
+			}
+			for b.Loop() {
+				r := pendingRecord(b, 1, "1.0.0")
+				r.Trigger, r.Actor = TriggerRetry, "carol@laptop"
+				if err := s.Retry(ctx, r, failed.ID); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				must(b, s.Decide(ctx, &Record{ID: r.ID, Status: StatusSuperseded}, nil)) // nothing pending again
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkArtifactAnyVersion is the promotion gate's read when the
+// promotion fields do not include version (Artifact with ""): ten records
+// of the service under n records of other services of the environment
+// (n=100 is the same run's baseline); its cost must follow the service.
+func BenchmarkArtifactAnyVersion(b *testing.B) {
+	for _, n := range []int{100, 20000} {
+		b.Run(fmt.Sprintf("others=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			s, _ := newStore(b)
+			for i := 0; i < n+10; i += 500 {
+				var recs []*Record
+				for j := i; j < min(i+500, n+10); j++ {
+					r := pendingRecord(b, j+1, "1.0.0")
+					r.Status, r.Phase = StatusSucceeded, ""
+					if j >= 10 {
+						r.Service = fmt.Sprintf("other%d", j%50)
+					}
+					recs = append(recs, r)
+				}
+				must(b, s.Apply(ctx, Batch{Repository: "deployments", Environment: "qa", Commit: sha(i + 1), Records: recs}))
+			}
+			for b.Loop() {
+				if recs, err := s.Artifact(ctx, "deployments", "qa", "payments", ""); err != nil || len(recs) != 10 {
+					b.Fatalf("%d records, %v", len(recs), err)
+				}
+			}
+		})
 	}
 }
