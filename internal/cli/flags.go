@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"github.com/gitmon-dev/gitmon/internal/store"
 	"math"
 	"os"
 	"os/user"
@@ -90,8 +91,8 @@ func orNone(s string) string {
 // maxActor and maxReason bound what an operator command stores with each
 // event.
 const (
-	maxActor  = 256
-	maxReason = 1024
+	maxActor  = store.MaxActor
+	maxReason = store.MaxReason
 )
 
 // actorFlag adds --actor to a command that records an action.
