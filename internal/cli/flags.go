@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"github.com/gitmon-dev/gitmon/internal/store"
 	"math"
 	"os"
 	"os/user"
@@ -15,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gitmon-dev/gitmon/internal/config"
+	"github.com/gitmon-dev/gitmon/internal/store"
 	"github.com/spf13/cobra"
 )
 
