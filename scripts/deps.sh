@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what gitmon's tests need, or says exactly what is missing.
 # The end-to-end tests run real Git servers (git http-backend, git daemon)
-# and sshd on loopback.
+# and sshd on loopback; the signature tests sign commits with ssh-keygen and
+# gpg keys.
 set -euo pipefail
 
 missing=()
@@ -13,6 +14,8 @@ need /usr/lib/git-core/git-http-backend git
 need /usr/lib/git-core/git-daemon git
 need /usr/sbin/sshd openssh-server
 need ssh-keygen openssh-client
+need gpg gpg
+need gpg-agent gpg-agent
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
