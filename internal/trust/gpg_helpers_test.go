@@ -15,12 +15,12 @@ import (
 
 // gpgHome is a throwaway GNUPGHOME; its gpg-agent is stopped at cleanup.
 type gpgHome struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	fake string // --faked-system-time value, or ""
 }
 
-func newGPGHome(t *testing.T, fake string) *gpgHome {
+func newGPGHome(t testing.TB, fake string) *gpgHome {
 	t.Helper()
 	// gpg-agent's socket path must stay short, so not under t.TempDir's long name.
 	dir, err := os.MkdirTemp("", "gpg")

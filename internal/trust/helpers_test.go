@@ -17,12 +17,12 @@ import (
 // repo is a real Git repository in a temporary folder, committed to by the
 // real git binary.
 type repo struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	env []string
 }
 
-func newRepo(t *testing.T) *repo {
+func newRepo(t testing.TB) *repo {
 	t.Helper()
 	r := &repo{t: t, dir: t.TempDir(), env: append(os.Environ(),
 		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
@@ -102,7 +102,7 @@ func payload(t testing.TB, c *object.Commit) []byte {
 
 // sshKey makes an ed25519 key pair with ssh-keygen; it returns the private
 // key's path and the public key line.
-func sshKey(t *testing.T, dir, name string) (string, string) {
+func sshKey(t testing.TB, dir, name string) (string, string) {
 	t.Helper()
 	priv := filepath.Join(dir, name)
 	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", priv).CombinedOutput()
