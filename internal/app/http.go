@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gitmon-dev/gitmon/internal/webhook"
 )
 
-// serveHTTP starts /healthz, /readyz and /metrics.
+// serveHTTP starts /healthz, /readyz, /metrics and the webhooks.
 func (a *App) serveHTTP() (*http.Server, error) {
 	ln := a.opts.Listener
 	if ln == nil {
@@ -38,6 +40,8 @@ func (a *App) serveHTTP() (*http.Server, error) {
 		json.NewEncoder(w).Encode(map[string]any{"ready": ready, "errors": errs, "runners": a.runnerErrors()})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	// Every method reaches the handler, which answers 405 itself.
+	mux.Handle("/webhooks/{repository}", a.webhooks())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -45,4 +49,20 @@ func (a *App) serveHTTP() (*http.Server, error) {
 		}
 	}()
 	return srv, nil
+}
+
+// webhooks is the handler of POST /webhooks/{repository}: a genuine
+// delivery asks for a poll of that repository now (Trigger coalesces it
+// with any poll pending or running).
+func (a *App) webhooks() http.Handler {
+	hooks := map[string]webhook.Hook{}
+	for _, r := range a.cfg.Repositories {
+		if r.Webhook != nil {
+			hooks[r.Name] = webhook.Hook{Provider: r.Webhook.Provider, Secret: []byte(r.Webhook.Secret.Value())}
+		}
+	}
+	return webhook.New(hooks, webhook.Options{
+		Trigger: a.Trigger,
+		Observe: func(repo, result string) { a.metrics.webhooks.WithLabelValues(repo, result).Inc() },
+	})
 }

@@ -18,6 +18,7 @@ type metrics struct {
 	records       *prometheus.CounterVec
 	stageDuration *prometheus.HistogramVec
 	deadLetters   *prometheus.CounterVec
+	webhooks      *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -38,8 +39,11 @@ func newMetrics() *metrics {
 			Help: "Stage durations by pipeline and status.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 18)}, []string{"pipeline", "status"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitmon_outbox_dead_letters_total",
 			Help: "Notifications the outbox gave up on (a permanent error, or 24h of failures), by kind."}, []string{"kind"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitmon_webhooks_total",
+			Help: "Webhook deliveries by repository (empty when not one with a webhook) and result: accepted, redelivery, ping, unauthorized, unknown, too_large, method, bad_request."},
+			[]string{"repository", "result"}),
 	}
-	m.reg.MustRegister(m.polls, m.pollErrors, m.fetches, m.detection, m.records, m.stageDuration, m.deadLetters,
+	m.reg.MustRegister(m.polls, m.pollErrors, m.fetches, m.detection, m.records, m.stageDuration, m.deadLetters, m.webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(buildInfoGauge(buildinfo.Get()))
 	return m

@@ -155,7 +155,20 @@ type Repository struct {
 	CAFile      string // absolute, or ""
 	Auth        Auth
 	Descriptors string // a glob relative to the repository root
+	// Webhook is how the Git host tells gitmon of a push (nil: none;
+	// polling alone).
+	Webhook *Webhook
 }
+
+// Webhook is a repository's webhook (SPEC §8): which host signs the
+// deliveries, and the shared secret they are checked with.
+type Webhook struct {
+	Provider string // one of WebhookProviders
+	Secret   Secret
+}
+
+// WebhookProviders are the webhook providers gitmon checks deliveries of.
+var WebhookProviders = []string{"github", "gitlab", "gitea", "bitbucket", "generic"}
 
 // Auth is how gitmon authenticates to a repository: a username and
 // password (or token) for HTTPS, or an SSH key for ssh:// and scp-like
@@ -274,6 +287,9 @@ func (c *Config) Secrets() []string {
 	var all []Secret
 	for _, r := range c.Repositories {
 		all = append(all, r.Auth.Username, r.Auth.Password, r.Auth.SSHKey)
+		if r.Webhook != nil {
+			all = append(all, r.Webhook.Secret)
+		}
 	}
 	in := c.Integrations
 	if in.Jira != nil {

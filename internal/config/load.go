@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -30,12 +31,19 @@ type rawConfig struct {
 }
 
 type rawRepository struct {
-	Name        string  `yaml:"name"`
-	URL         string  `yaml:"url"`
-	Insecure    bool    `yaml:"insecure"`
-	CAFile      string  `yaml:"ca_file"`
-	Auth        rawAuth `yaml:"auth"`
-	Descriptors string  `yaml:"descriptors"`
+	Name        string      `yaml:"name"`
+	URL         string      `yaml:"url"`
+	Insecure    bool        `yaml:"insecure"`
+	CAFile      string      `yaml:"ca_file"`
+	Auth        rawAuth     `yaml:"auth"`
+	Descriptors string      `yaml:"descriptors"`
+	Webhook     *rawWebhook `yaml:"webhook"`
+}
+
+type rawWebhook struct {
+	Provider   string `yaml:"provider"`
+	SecretEnv  string `yaml:"secret_env"`
+	SecretFile string `yaml:"secret_file"`
 }
 
 type rawAuth struct {
@@ -335,6 +343,9 @@ func (l *loader) repositories(raws []rawRepository) []Repository {
 			l.checkReadable(yamlx.Join(p, "ca_file"), r.CAFile, repo.CAFile)
 		}
 		repo.Auth = l.auth(yamlx.Join(p, "auth"), r.Auth, kind)
+		if r.Webhook != nil {
+			repo.Webhook = l.webhook(yamlx.Join(p, "webhook"), *r.Webhook)
+		}
 		out = append(out, repo)
 	}
 	return out
@@ -373,6 +384,27 @@ func (l *loader) auth(p string, a rawAuth, kind urlKind) Auth {
 	}
 	if a.KnownHostsFile != "" && kind != kindSSH && kind != kindUnknown {
 		l.errorf(yamlx.Join(p, "known_hosts_file"), "known_hosts_file is only used for ssh:// and scp-like (git@host:path) URLs")
+	}
+	return out
+}
+
+// webhook settles a repository's webhook: a known provider and the
+// secret its deliveries are checked with.
+func (l *loader) webhook(p string, w rawWebhook) *Webhook {
+	out := &Webhook{Provider: w.Provider}
+	switch {
+	case w.Provider == "":
+		l.errorf(p, "a webhook needs a provider (%s)", strings.Join(WebhookProviders, ", "))
+	case !slices.Contains(WebhookProviders, w.Provider):
+		shown := "this"
+		if validName(w.Provider) && len(w.Provider) <= 20 {
+			shown = fmt.Sprintf("%q", w.Provider) // user text: echoed only when plain
+		}
+		l.errorf(yamlx.Join(p, "provider"), "%s is not a webhook provider (%s)", shown, strings.Join(WebhookProviders, ", "))
+	}
+	out.Secret = l.secret(p, "secret", w.SecretEnv, w.SecretFile)
+	if out.Secret.IsZero() && !l.inlineBlocks[p] {
+		l.errorf(p, "a webhook needs a secret (secret_env or secret_file): deliveries are checked with it")
 	}
 	return out
 }

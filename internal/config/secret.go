@@ -144,6 +144,7 @@ var inlineSecretKeys = map[string]map[string]string{
 	"auth": {"password": "password", "token": "password", "secret": "password", "passwd": "password",
 		"user": "username", "username": "username"},
 	"jira":    {"token": "token", "password": "token", "secret": "token", "api_token": "token", "user": "user", "username": "user"},
+	"webhook": {"secret": "secret", "token": "secret", "password": "secret", "key": "secret"},
 	"slack":   {"token": "token", "password": "token", "secret": "token"},
 	"jenkins": {"token": "token", "password": "token", "secret": "token", "api_token": "token", "user": "user", "username": "user"},
 	"smtp":    {"password": "password", "token": "password", "secret": "password", "passwd": "password", "user": "user", "username": "user"},
@@ -158,6 +159,7 @@ func (l *loader) findInlineSecrets(root *yaml.Node) {
 			p := yamlx.Index("repositories", i)
 			l.inlineIn(resolve(r), p, "repository")
 			l.inlineIn(lookup(r, "auth"), yamlx.Join(p, "auth"), "auth")
+			l.inlineIn(lookup(r, "webhook"), yamlx.Join(p, "webhook"), "webhook")
 		}
 	}
 	for _, block := range []string{"jira", "slack", "jenkins", "smtp"} {

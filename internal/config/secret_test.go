@@ -21,6 +21,7 @@ repositories:
   - name: https
     url: https://git.example.com/r.git
     auth: {username_env: GIT_USER, password_file: secrets/token}
+    webhook: {provider: github, secret_env: WEBHOOK_SECRET}
   - name: ssh
     url: ssh://git@git.example.com/r.git
     auth: {ssh_key_file: /keys/id, known_hosts_file: /keys/known_hosts}
@@ -37,7 +38,7 @@ integrations:
 func loadSecretConfig(t *testing.T) *Config {
 	t.Helper()
 	env := map[string]string{}
-	for _, k := range []string{"GIT_USER", "JIRA_USER", "JIRA_TOKEN", "JENKINS_USER", "JENKINS_TOKEN", "SMTP_USER", "SMTP_PASSWORD"} {
+	for _, k := range []string{"GIT_USER", "JIRA_USER", "JIRA_TOKEN", "JENKINS_USER", "JENKINS_TOKEN", "SMTP_USER", "SMTP_PASSWORD", "WEBHOOK_SECRET"} {
 		env[k] = canary + "-" + k
 	}
 	files := map[string]string{
@@ -78,8 +79,8 @@ func TestSecretsResolve(t *testing.T) {
 		t.Errorf("slack token (CRLF trimmed): %q", got)
 	}
 	got := cfg.Secrets()
-	if len(got) != 11 {
-		t.Errorf("Secrets() has %d values, want 10 and the key's first line: %q", len(got), got)
+	if len(got) != 12 {
+		t.Errorf("Secrets() has %d values, want 11 and the key's first line: %q", len(got), got)
 	}
 	if !slices.Contains(got, canary+"-key") || slices.Contains(got, "line 2") {
 		t.Errorf("Secrets() should list the long lines of the key, alone: %q", got)
@@ -88,6 +89,9 @@ func TestSecretsResolve(t *testing.T) {
 		if len(got[i]) > len(got[i-1]) {
 			t.Errorf("Secrets() not longest first: %q", got)
 		}
+	}
+	if !slices.Contains(got, canary+"-WEBHOOK_SECRET") {
+		t.Errorf("Secrets() misses the webhook secret: %q", got)
 	}
 	if !slices.Contains(got, canary+"-SMTP_PASSWORD") {
 		t.Errorf("Secrets() misses the smtp password: %q", got)
@@ -110,6 +114,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 		"%#v auth":   fmt.Sprintf("%#v", cfg.Repositories[0].Auth),
 		"%+v jira":   fmt.Sprintf("%+v", *cfg.Integrations.Jira),
 		"%#v smtp":   fmt.Sprintf("%#v", *cfg.Integrations.SMTP),
+		"%+v hook":   fmt.Sprintf("%+v", *cfg.Repositories[0].Webhook),
 		"%s secret":  fmt.Sprintf("%s", cfg.Repositories[0].Auth.Password),
 		"%q secret":  fmt.Sprintf("%q", cfg.Repositories[0].Auth.Password),
 		"%x secret":  fmt.Sprintf("%x", cfg.Repositories[0].Auth.Password),

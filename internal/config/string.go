@@ -48,6 +48,9 @@ func (c *Config) String() string {
 		if a.KnownHostsFile != "" {
 			line(2, "known_hosts_file: %s", a.KnownHostsFile)
 		}
+		if w := r.Webhook; w != nil {
+			line(2, "webhook: provider %s, %s", w.Provider, secrets("secret", w.Secret))
+		}
 	}
 	line(0, "environments:")
 	for _, e := range c.Environments {
