@@ -62,10 +62,7 @@ func serveOnce(t *testing.T, cfg *config.Config, sha string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	exited := make(chan error, 1)
-	go func() { exited <- a.Run(runCtx) }()
-	defer func() { cancel(); <-exited }()
+	defer runApp(a)()
 	rig := &crashRig{}
 	eventually(t, "serve to process the branch", func() bool { return rig.branchAt(cs, sha) })
 	recs, err := cs.Records(ctx, store.Filter{Repository: "deployments", Environment: "qa"})

@@ -325,10 +325,7 @@ func TestAttackRetryDecidedOnAFreezeThatLifts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	exited := make(chan error, 1)
-	go func() { exited <- a.Run(runCtx) }()
-	defer func() { cancel(); <-exited }()
+	defer runApp(a)()
 	cli, err := store.Open(ctx, state, store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -392,10 +389,7 @@ func TestAttackRetryRacesANewCommitWhileFrozen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	exited := make(chan error, 1)
-	go func() { exited <- a.Run(runCtx) }()
-	defer func() { cancel(); <-exited }()
+	defer runApp(a)()
 	cli, err := store.Open(ctx, state, store.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -61,10 +61,7 @@ func TestAttackDroppedCommitDoesNotDeployAfterAForcePush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	exited := make(chan error, 1)
-	go func() { exited <- a.Run(runCtx) }()
-	defer func() { cancel(); <-exited }()
+	defer runApp(a)()
 
 	rig.repo.WriteFile("services/a.yaml", tDescriptor("a", "1.1.0"))
 	c1 := rig.repo.Commit("qa", "bump a", tAlice, tAlice)

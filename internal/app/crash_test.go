@@ -430,10 +430,7 @@ func TestFailedWriteAtAStageEndIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.rel.retry = 5 * time.Millisecond
-	runCtx, cancel := context.WithCancel(ctx)
-	exited := make(chan error, 1)
-	go func() { exited <- a.Run(runCtx) }()
-	defer func() { cancel(); <-exited }()
+	defer runApp(a)()
 
 	rig.repo.WriteFile("services/a.yaml", tDescriptor("a", "1.1.0"))
 	c1 := rig.repo.Commit("qa", "bump a", tAlice, tAlice)

@@ -70,10 +70,7 @@ policy: {committers: ["*@example.com"]}
 	g := newFakeGit()
 	a.repos[0].git = g
 	g.commit("qa", "alice@example.com", desc("pay", "1.0.0"))
-	runCtx, cancel := context.WithCancel(ctx)
-	exited := make(chan error, 1)
-	go func() { exited <- a.Run(runCtx) }()
-	defer func() { cancel(); <-exited }()
+	defer runApp(a)()
 	other, err := store.Open(ctx, cfg.State, store.Options{}) // the CLI's handle
 	if err != nil {
 		b.Fatal(err)

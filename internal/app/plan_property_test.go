@@ -74,10 +74,7 @@ policy:
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	exited := make(chan error, 1)
-	go func() { exited <- a.Run(runCtx) }()
-	defer func() { cancel(); <-exited }()
+	defer runApp(a)()
 	rig := &crashRig{}
 	eventually(t, "the baseline", func() bool { return rig.branchAt(cs, repo.Head("qa")) })
 

@@ -49,10 +49,7 @@ func TestRetryBesideServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	exited := make(chan error, 1)
-	go func() { exited <- a.Run(runCtx) }()
-	defer func() { cancel(); <-exited }()
+	defer runApp(a)()
 
 	cli, err := store.Open(ctx, state, store.Options{}) // beside serve: no lock
 	if err != nil {

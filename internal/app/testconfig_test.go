@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,4 +21,13 @@ func testConfig(tb testing.TB, dir, text string) *config.Config {
 		tb.Fatal(err)
 	}
 	return cfg
+}
+
+// runApp runs a until the returned stop is called; stop waits for Run to
+// return.
+func runApp(a *App) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan error, 1)
+	go func() { exited <- a.Run(ctx) }()
+	return func() { cancel(); <-exited }
 }
