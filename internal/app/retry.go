@@ -63,38 +63,24 @@ func Retry(ctx context.Context, cfg *config.Config, st store.Store, o RetryOptio
 	clock := func() time.Time { return now }
 	d := &decider{repo: failed.Repository, env: env.Name, engine: engine, state: st, now: clock,
 		gate: &gate{repo: failed.Repository, env: env.Name, from: upstreamOf(cfg, env.Name), engine: engine, state: st}}
-	sv, err := st.Service(ctx, failed.Repository, env.Name, failed.Service)
-	if err != nil {
-		return nil, err
-	}
 	br, err := st.Branch(ctx, failed.Repository, env.Name)
 	if err != nil {
 		return nil, err
 	}
-	paused := ""
-	if br.Paused == store.PauseForcePush {
-		paused = policy.RuleForcePush
-	}
+	// The new record carries the failed one's contributions, so that it is
+	// judged with their attribution, through the one re-decision path.
 	rec := &store.Record{
 		Repository: failed.Repository, Environment: env.Name, Service: failed.Service, Action: failed.Action,
 		Version: failed.Version, PreviousVersion: failed.Version, Commit: failed.Commit, Author: failed.Author,
 		Committer: failed.Committer, Message: failed.Message, Descriptor: failed.Descriptor,
-		Tickets: []string{}, Reasons: []policy.Reason{}, Commits: []policy.Contribution{}, Stages: []store.Stage{},
+		Tickets: []string{}, Reasons: []policy.Reason{}, Commits: failed.Commits, Stages: []store.Stage{},
 		Trigger: store.TriggerRetry, Actor: o.Actor, CreatedAt: now,
 	}
-	ch := &policy.Change{
-		Repository: rec.Repository, Environment: rec.Environment, Service: rec.Service, Action: policy.Action(rec.Action),
-		Commit: policy.Commit{SHA: rec.Commit, Message: rec.Message,
-			Author: policy.Identity{Email: rec.Author}, Committer: policy.Identity{Email: rec.Committer}},
-		LastGood: sv.LastGood, LastAttempted: sv.LastAttempted, Attribution: recordAttribution(failed, sv), Retry: true,
-	}
-	if rec.Action != string(policy.ActionRemove) {
-		ch.Requested = rec.Descriptor
-	}
-	if _, err := d.judge(ctx, rec, ch, engine.Evaluate(ctx, ch, now), paused); err != nil {
+	// Nothing of the service is pending (store.Retry checks it), so the
+	// re-decision supersedes nothing.
+	if _, err := d.review(ctx, rec, reviewPause(br)); err != nil {
 		return nil, err
 	}
-	d.finish(rec)
 	if err := st.Retry(ctx, rec, failed.ID); err != nil {
 		if errors.Is(err, store.ErrNotRetryable) {
 			return nil, fmt.Errorf("%w: %v", ErrNothingToRetry, err)

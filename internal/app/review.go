@@ -43,11 +43,7 @@ func (a *App) reviewOne(ctx context.Context, d *decider, rec *store.Record) erro
 	if err != nil {
 		return err
 	}
-	paused := ""
-	if br.Paused == store.PauseForcePush {
-		paused = policy.RuleForcePush // refused as processBranch refuses a new commit
-	}
-	supersede, err := d.review(ctx, rec, paused)
+	supersede, err := d.review(ctx, rec, reviewPause(br))
 	if err != nil {
 		return err
 	}
@@ -72,4 +68,13 @@ func (a *App) reviewLoop(ctx context.Context) {
 			a.log.Warn("reviewing pending records", keyErr, err)
 		}
 	}
+}
+
+// reviewPause is what a paused branch refuses in a record decided again:
+// after a force-push, everything, as processBranch refuses a new commit.
+func reviewPause(br store.Branch) string {
+	if br.Paused == store.PauseForcePush {
+		return policy.RuleForcePush
+	}
+	return ""
 }
