@@ -155,7 +155,7 @@ func keyOrder(t *testing.T, b []byte) map[string][]string {
 var rfc3339Keys = map[string]bool{"created_at": true, "finished_at": true, "started_at": true, "checked_at": true, "succeeded_at": true}
 
 // nullableKeys are objects that are null when there is none (SPEC §7).
-var nullableKeys = map[string]bool{"upstream": true}
+var nullableKeys = map[string]bool{"upstream": true, "signer": true}
 
 // sameShape compares JSON values by keys and types; the SPEC's null and
 // RFC3339 placeholders stand for a time or null.

@@ -89,28 +89,31 @@ var ErrLocked = errors.New("state folder is locked by another gitmon serve")
 // Record is what one commit means for one service in one environment. Its
 // JSON form is SPEC §7 exactly; the fields tagged "-" are gitmon's own.
 type Record struct {
-	ID              string                `json:"id"`
-	Repository      string                `json:"repository"`
-	Environment     string                `json:"environment"`
-	Service         string                `json:"service"`
-	Action          string                `json:"action"` // deploy | remove
-	Version         string                `json:"version"`
-	PreviousVersion string                `json:"previous_version"`
-	Commit          string                `json:"commit"`
-	Author          string                `json:"author"`
-	Committer       string                `json:"committer"`
-	Verified        bool                  `json:"verified"`
-	Tickets         []string              `json:"tickets"`
-	Status          string                `json:"status"`
-	Trigger         string                `json:"trigger"` // Trigger*; "" reads as commit
-	Actor           string                `json:"actor"`
-	Reasons         []policy.Reason       `json:"reasons"`
-	Commits         []policy.Contribution `json:"commits"`
-	Evidence        Evidence              `json:"evidence"`
-	Stages          []Stage               `json:"stages"`
-	CreatedAt       time.Time             `json:"created_at"`
-	StartedAt       *time.Time            `json:"started_at"`
-	FinishedAt      *time.Time            `json:"finished_at"`
+	ID              string `json:"id"`
+	Repository      string `json:"repository"`
+	Environment     string `json:"environment"`
+	Service         string `json:"service"`
+	Action          string `json:"action"` // deploy | remove
+	Version         string `json:"version"`
+	PreviousVersion string `json:"previous_version"`
+	Commit          string `json:"commit"`
+	Author          string `json:"author"`
+	Committer       string `json:"committer"`
+	Verified        bool   `json:"verified"`
+	// Signer is who signed the commit (SPEC §5 Signatures); nil, JSON
+	// null, until signatures are verified.
+	Signer     *Signer               `json:"signer"`
+	Tickets    []string              `json:"tickets"`
+	Status     string                `json:"status"`
+	Trigger    string                `json:"trigger"` // Trigger*; "" reads as commit
+	Actor      string                `json:"actor"`
+	Reasons    []policy.Reason       `json:"reasons"`
+	Commits    []policy.Contribution `json:"commits"`
+	Evidence   Evidence              `json:"evidence"`
+	Stages     []Stage               `json:"stages"`
+	CreatedAt  time.Time             `json:"created_at"`
+	StartedAt  *time.Time            `json:"started_at"`
+	FinishedAt *time.Time            `json:"finished_at"`
 
 	// Seq orders records: assigned by the store, increasing.
 	Seq int64 `json:"-"`
@@ -133,6 +136,13 @@ type Record struct {
 	Emails  []string `json:"-"`
 	Slack   []string `json:"-"`
 	Dropped []string `json:"-"`
+}
+
+// Signer is the identity bound to the key that signed a record's commit.
+type Signer struct {
+	Type     string `json:"type"` // ssh or pgp
+	Key      string `json:"key"`
+	Identity string `json:"identity"`
 }
 
 // Evidence is what a record was decided with (SPEC §7), captured at its
