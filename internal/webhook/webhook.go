@@ -11,6 +11,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"io"
 	"net/http"
 	"strings"
@@ -118,9 +119,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, "", ResultUnknown, http.StatusNotFound)
 		return
 	}
-	// A delivery without its signature is refused before its body is read.
-	sig := r.Header.Get(hk.p.header)
-	if sig == "" {
+	// A delivery whose signature cannot be right is refused before its
+	// body is read: a missing or malformed header, or a wrong GitLab
+	// token, which does not depend on the body.
+	want, ok := hk.expected(r.Header.Get(hk.p.header))
+	if !ok {
 		h.reply(w, name, ResultUnauthorized, http.StatusUnauthorized)
 		return
 	}
@@ -129,7 +132,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	// The body streams through the MAC (and a digest, for dedup), never
+	// held whole: a 1 MiB delivery costs a few KiB of memory.
+	var mac hash.Hash = nopHash{}
+	if !hk.p.token {
+		mac = hmac.New(sha256.New, hk.secret)
+	}
+	digest := sha256.New()
+	buf := bufPool.Get().(*[]byte)
+	_, err := io.CopyBuffer(io.MultiWriter(mac, digest), http.MaxBytesReader(w, r.Body, MaxBody), *buf)
+	bufPool.Put(buf)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			h.reply(w, name, ResultTooLarge, http.StatusRequestEntityTooLarge)
@@ -138,7 +150,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, name, ResultBadRequest, http.StatusBadRequest)
 		return
 	}
-	if !hk.verify(sig, body) {
+	if !hk.p.token && !hmac.Equal(mac.Sum(nil), want[:]) {
 		h.reply(w, name, ResultUnauthorized, http.StatusUnauthorized)
 		return
 	}
@@ -146,7 +158,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, name, ResultPing, http.StatusNoContent)
 		return
 	}
-	if id := r.Header.Get(hk.p.delivery); id != "" && !hk.firstSight(id) {
+	if id := hk.p.deliveryID(r.Header); id != "" && !hk.firstSight(id, digest.Sum(nil)) {
 		h.reply(w, name, ResultRedelivery, http.StatusAccepted)
 		return
 	}
@@ -163,29 +175,52 @@ func (h *Handler) reply(w http.ResponseWriter, repo, result string, code int) {
 	http.Error(w, http.StatusText(code), code)
 }
 
-// verify checks the delivery's signature header value in constant time.
-func (hk *hook) verify(sig string, body []byte) bool {
+// expected parses a delivery's signature header value. For a provider
+// that sends the secret itself it checks it, in constant time, and the
+// delivery is genuine when ok; otherwise want is the MAC the body must
+// have. An empty secret lets nothing in.
+func (hk *hook) expected(sig string) (want [sha256.Size]byte, ok bool) {
+	if sig == "" || len(hk.secret) == 0 {
+		return want, false
+	}
 	if hk.p.token {
 		sum := sha256.Sum256([]byte(sig))
-		return subtle.ConstantTimeCompare(sum[:], hk.tokenSum[:]) == 1
+		return want, subtle.ConstantTimeCompare(sum[:], hk.tokenSum[:]) == 1
 	}
 	hexSig, ok := strings.CutPrefix(sig, hk.p.prefix)
 	if !ok || len(hexSig) != 2*sha256.Size {
-		return false
+		return want, false
 	}
-	var got [sha256.Size]byte
-	if _, err := hex.Decode(got[:], []byte(hexSig)); err != nil {
-		return false
+	if _, err := hex.Decode(want[:], []byte(hexSig)); err != nil {
+		return want, false
 	}
-	mac := hmac.New(sha256.New, hk.secret)
-	mac.Write(body)
-	return hmac.Equal(mac.Sum(nil), got[:])
+	return want, true
 }
 
-// firstSight records a delivery id and reports whether it is new.
-func (hk *hook) firstSight(id string) bool {
-	key := sha256.Sum256([]byte(id)) // a fixed size, whatever the sender sends
+// firstSight records a delivery and reports whether it is new. A
+// delivery is its id and its body's digest: a host redelivers the same
+// body under the same id, while an id that comes back with another body
+// is a new event (a sender that reuses ids) and must not be lost.
+func (hk *hook) firstSight(id string, body []byte) bool {
+	d := sha256.New()
+	d.Write(body)
+	d.Write([]byte{0})
+	d.Write([]byte(id))
+	var key [sha256.Size]byte
+	d.Sum(key[:0]) // a fixed size, whatever the sender sends
 	hk.mu.Lock()
 	defer hk.mu.Unlock()
 	return hk.seen.add(key)
 }
+
+// nopHash stands in for the MAC of providers that send the secret itself.
+type nopHash struct{}
+
+func (nopHash) Write(p []byte) (int, error) { return len(p), nil }
+func (nopHash) Sum(b []byte) []byte         { return b }
+func (nopHash) Reset()                      {}
+func (nopHash) Size() int                   { return 0 }
+func (nopHash) BlockSize() int              { return 64 }
+
+// bufPool holds the copy buffers of body reads.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}

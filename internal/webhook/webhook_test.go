@@ -108,7 +108,7 @@ func TestProviders(t *testing.T) {
 				h := http.Header{}
 				sign(name, key, body, h)
 				delivery++
-				h.Set(p.delivery, fmt.Sprintf("delivery-%d", delivery))
+				h.Set(p.delivery[0], fmt.Sprintf("delivery-%d", delivery))
 				return h
 			}
 			cases := []struct {
@@ -129,7 +129,7 @@ func TestProviders(t *testing.T) {
 				{"wrong secret", "POST", name, body, hdr("not the secret", body), 401, 0},
 				{"secret longer", "POST", name, body, hdr(secret+"x", body), 401, 0},
 				{"secret shorter", "POST", name, body, hdr(secret[:len(secret)-1], body), 401, 0},
-				{"missing header", "POST", name, body, http.Header{p.delivery: {"x"}}, 401, 0},
+				{"missing header", "POST", name, body, http.Header{p.delivery[0]: {"x"}}, 401, 0},
 				{"empty header", "POST", name, body, http.Header{p.header: {""}}, 401, 0},
 				{"unknown repository", "POST", "nope", body, hdr(secret, body), 404, 0},
 				{"GET", "GET", name, "", hdr(secret, ""), 405, 0},
@@ -174,7 +174,7 @@ func TestRedeliveryTriggersNothingNew(t *testing.T) {
 			body := `{"zen":"x"}`
 			h := http.Header{}
 			sign(name, secret, body, h)
-			h.Set(p.delivery, "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+			h.Set(p.delivery[0], "72d3162e-cc78-11e3-81ab-4c9367dc0958")
 			for i := range 3 {
 				if got := rg.send(t, "POST", name, []byte(body), h); got != 202 {
 					t.Fatalf("delivery %d: %d, want 202", i, got)
@@ -184,9 +184,9 @@ func TestRedeliveryTriggersNothingNew(t *testing.T) {
 				t.Errorf("3 deliveries of one id polled %d times, want 1", n)
 			}
 			// Another id polls again; a delivery without an id always polls.
-			h.Set(p.delivery, "another")
+			h.Set(p.delivery[0], "another")
 			rg.send(t, "POST", name, []byte(body), h)
-			h.Del(p.delivery)
+			h.Del(p.delivery[0])
 			rg.send(t, "POST", name, []byte(body), h)
 			rg.send(t, "POST", name, []byte(body), h)
 			if n := rg.count(name); n != 4 {
@@ -304,5 +304,93 @@ func TestLRUBound(t *testing.T) {
 	}
 	if l.add(k(0)) {
 		t.Error("0 was seen recently")
+	}
+}
+
+// Each provider's other delivery-id headers dedup as well: GitLab's
+// Idempotency-Key (kept across its retries), Bitbucket Data Center's
+// X-Request-Id.
+func TestAlternativeDeliveryIDs(t *testing.T) {
+	for _, c := range []struct{ provider, header string }{
+		{"gitlab", "Idempotency-Key"},
+		{"bitbucket", "X-Request-Id"},
+	} {
+		t.Run(c.provider, func(t *testing.T) {
+			rg := newRig(t)
+			h := http.Header{c.header: {"d-1"}}
+			sign(c.provider, secret, "{}", h)
+			rg.send(t, "POST", c.provider, []byte("{}"), h)
+			rg.send(t, "POST", c.provider, []byte("{}"), h)
+			if n := rg.count(c.provider); n != 1 {
+				t.Errorf("two deliveries with %s d-1 polled %d times, want 1", c.header, n)
+			}
+		})
+	}
+}
+
+// An id that comes back with another body is another event: a sender
+// that reuses ids must not lose a push.
+func TestReusedIDWithAnotherBodyPolls(t *testing.T) {
+	rg := newRig(t)
+	for _, body := range []string{`{"after":"a"}`, `{"after":"b"}`} {
+		h := http.Header{"X-Github-Delivery": {"same"}}
+		sign("github", secret, body, h)
+		if got := rg.send(t, "POST", "github", []byte(body), h); got != 202 {
+			t.Fatalf("%s: %d", body, got)
+		}
+	}
+	if n := rg.count("github"); n != 2 {
+		t.Errorf("polled %d times, want 2", n)
+	}
+}
+
+// failReader fails the test if the handler reads the body.
+type failReader struct{ t *testing.T }
+
+func (f failReader) Read([]byte) (int, error) {
+	f.t.Error("the body of a delivery that cannot be genuine was read")
+	return 0, io.EOF
+}
+
+// A delivery whose signature header cannot be right, or a wrong GitLab
+// token, is refused before a byte of its body is read.
+func TestImpossibleSignatureRefusedUnread(t *testing.T) {
+	h := New(map[string]Hook{"github": {Provider: "github", Secret: []byte(secret)}, "gitlab": {Provider: "gitlab", Secret: []byte(secret)}},
+		Options{Trigger: func(string) { t.Error("polled") }})
+	for _, c := range []struct{ repo, header, value string }{
+		{"github", "X-Hub-Signature-256", "sha1=" + strings.Repeat("0", 40)},
+		{"github", "X-Hub-Signature-256", "sha256=" + strings.Repeat("0", 63)},
+		{"github", "X-Hub-Signature-256", "sha256=" + strings.Repeat("z", 64)},
+		{"gitlab", "X-Gitlab-Token", "not the secret"},
+	} {
+		req := httptest.NewRequest("POST", "/webhooks/"+c.repo, failReader{t})
+		req.SetPathValue("repository", c.repo)
+		req.Header.Set(c.header, c.value)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 401 {
+			t.Errorf("%s %s: %d, want 401", c.header, c.value, w.Code)
+		}
+	}
+}
+
+// A hook whose secret is empty (a secret file that is empty) lets
+// nothing in, not even a delivery that "signs" with the empty key.
+func TestEmptySecretLetsNothingIn(t *testing.T) {
+	for _, p := range []string{"github", "gitlab"} {
+		h := New(map[string]Hook{"r": {Provider: p}}, Options{Trigger: func(string) { t.Error("polled") }})
+		hdr := http.Header{}
+		sign(p, "", "{}", hdr)
+		if p == "gitlab" {
+			hdr.Set("X-Gitlab-Token", "")
+		}
+		req := httptest.NewRequest("POST", "/webhooks/r", strings.NewReader("{}"))
+		req.SetPathValue("repository", "r")
+		req.Header = hdr
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 401 {
+			t.Errorf("%s with an empty secret: %d, want 401", p, w.Code)
+		}
 	}
 }
