@@ -121,7 +121,11 @@ type Config struct {
 	File string // the config file, as given to Load
 	Dir  string // its folder, absolute; relative paths resolve against it
 
-	Listen       string
+	Listen string
+	// PublicURL is how people reach the dashboard, without a trailing
+	// slash: links in Slack, JIRA and SCM statuses start with it
+	// (default: http://<listen>).
+	PublicURL    string
 	Log          Log
 	State        string // an absolute folder
 	PollInterval time.Duration
@@ -158,6 +162,9 @@ type Repository struct {
 	// Webhook is how the Git host tells gitmon of a push (nil: none;
 	// polling alone).
 	Webhook *Webhook
+	// SCM is the repository's project on integrations.scm, for commit
+	// statuses and pull-request checks (nil: none).
+	SCM *RepositorySCM
 }
 
 // Webhook is a repository's webhook (SPEC §8): which host signs the
@@ -220,6 +227,7 @@ type Integrations struct {
 	Slack   *Slack
 	Jenkins *Jenkins
 	SMTP    *SMTP
+	SCM     *SCM
 }
 
 // Jira is integrations.jira.
@@ -303,6 +311,9 @@ func (c *Config) Secrets() []string {
 	}
 	if in.SMTP != nil {
 		all = append(all, in.SMTP.User, in.SMTP.Password)
+	}
+	if in.SCM != nil {
+		all = append(all, in.SCM.Token)
 	}
 	seen := map[string]bool{}
 	var out []string

@@ -27,6 +27,7 @@ var testEnv = map[string]string{
 	"JENKINS_TOKEN": "jenkins-token-canary",
 	"SMTP_USER":     "smtp-user-canary",
 	"SMTP_PASSWORD": "smtp-password-canary",
+	"SCM_TOKEN":     "scm-token-canary",
 	"EMPTY_VAR":     "",
 }
 

@@ -18,6 +18,7 @@ import (
 // settled. Pointers tell an absent key from a zero value.
 type rawConfig struct {
 	Listen       string                 `yaml:"listen"`
+	PublicURL    string                 `yaml:"public_url"`
 	Log          rawLog                 `yaml:"log"`
 	State        string                 `yaml:"state"`
 	PollInterval *time.Duration         `yaml:"poll_interval"`
@@ -38,6 +39,7 @@ type rawRepository struct {
 	Auth        rawAuth     `yaml:"auth"`
 	Descriptors string      `yaml:"descriptors"`
 	Webhook     *rawWebhook `yaml:"webhook"`
+	SCM         *rawRepoSCM `yaml:"scm"`
 }
 
 type rawWebhook struct {
@@ -86,6 +88,7 @@ type rawIntegrations struct {
 	Slack   *rawSlack   `yaml:"slack"`
 	Jenkins *rawJenkins `yaml:"jenkins"`
 	SMTP    *rawSMTP    `yaml:"smtp"`
+	SCM     *rawSCM     `yaml:"scm"`
 }
 
 type rawJira struct {
@@ -214,10 +217,12 @@ func (l *loader) load(root *yaml.Node) *Config {
 
 	cfg := &Config{File: l.file, Dir: l.dir}
 	l.top(raw, cfg)
+	cfg.PublicURL = l.publicURL(raw.PublicURL, cfg.Listen)
 	cfg.Log = l.log(raw.Log)
 	cfg.Pipelines = l.pipelines(raw.Pipelines, raw.Integrations.Jenkins != nil)
 	cfg.Integrations = l.integrations(raw.Integrations)
 	cfg.Repositories = l.repositories(raw.Repositories)
+	l.repositorySCM(raw.Repositories, cfg)
 	cfg.Policy, cfg.Environments = l.environments(raw.Policy, raw.Environments, cfg.Pipelines)
 	l.policyRules(cfg)
 	l.usage(cfg)
@@ -578,6 +583,9 @@ func (l *loader) integrations(r rawIntegrations) Integrations {
 		if out.SMTP.User.IsZero() != out.SMTP.Password.IsZero() && !l.inlineBlocks[p] {
 			l.errorf(p, "smtp needs both a user and a password, or neither")
 		}
+	}
+	if s := r.SCM; s != nil {
+		out.SCM = l.scm(*s)
 	}
 	return out
 }

@@ -148,6 +148,7 @@ var inlineSecretKeys = map[string]map[string]string{
 	"slack":   {"token": "token", "password": "token", "secret": "token"},
 	"jenkins": {"token": "token", "password": "token", "secret": "token", "api_token": "token", "user": "user", "username": "user"},
 	"smtp":    {"password": "password", "token": "password", "secret": "password", "passwd": "password", "user": "user", "username": "user"},
+	"scm":     {"token": "token", "password": "token", "secret": "token", "api_token": "token", "private_token": "token"},
 }
 
 // findInlineSecrets reports keys that look like a secret written inline,
@@ -162,7 +163,7 @@ func (l *loader) findInlineSecrets(root *yaml.Node) {
 			l.inlineIn(lookup(r, "webhook"), yamlx.Join(p, "webhook"), "webhook")
 		}
 	}
-	for _, block := range []string{"jira", "slack", "jenkins", "smtp"} {
+	for _, block := range []string{"jira", "slack", "jenkins", "smtp", "scm"} {
 		l.inlineIn(lookup(root, "integrations."+block), "integrations."+block, block)
 	}
 }

@@ -25,6 +25,7 @@ func (c *Config) String() string {
 	}
 	line(0, "config: %s", c.File)
 	line(0, "listen: %s", c.Listen)
+	line(0, "public_url: %s", c.PublicURL)
 	line(0, "log: level %s, format %s", c.Log.Level, c.Log.Format)
 	line(0, "state: %s", c.State)
 	line(0, "poll_interval: %s", c.PollInterval)
@@ -50,6 +51,9 @@ func (c *Config) String() string {
 		}
 		if w := r.Webhook; w != nil {
 			line(2, "webhook: provider %s, %s", w.Provider, secrets("secret", w.Secret))
+		}
+		if s := r.SCM; s != nil {
+			line(2, "scm: project %s", s.Project)
 		}
 	}
 	line(0, "environments:")
@@ -105,7 +109,7 @@ func (c *Config) String() string {
 	writePolicy(&b, 0, &c.Policy, "the environment listed just before")
 	line(0, "integrations:")
 	in := c.Integrations
-	if in.Jira == nil && in.Slack == nil && in.Jenkins == nil && in.SMTP == nil {
+	if in.Jira == nil && in.Slack == nil && in.Jenkins == nil && in.SMTP == nil && in.SCM == nil {
 		line(1, "none")
 	}
 	if j := in.Jira; j != nil {
@@ -122,6 +126,9 @@ func (c *Config) String() string {
 	}
 	if s := in.SMTP; s != nil {
 		line(1, "smtp: %s:%d, from %s, %s", s.Host, s.Port, s.From, secrets("user", s.User, "password", s.Password))
+	}
+	if s := in.SCM; s != nil {
+		line(1, "scm: %s %s, %s, pull_requests %t", s.Provider, redact.URL(s.URL), secrets("token", s.Token), s.PullRequests)
 	}
 	return b.String()
 }
