@@ -22,6 +22,7 @@ type Config struct {
 	Committers   *[]string   `yaml:"committers"`
 	Identity     string      `yaml:"identity"`
 	ForcePush    string      `yaml:"force_push"`
+	Merges       string      `yaml:"merges"`
 	EmailDomains *[]string   `yaml:"email_domains"`
 	Jira         JiraConfig  `yaml:"jira"`
 	Changes      ChangeRules `yaml:"changes"`
@@ -103,8 +104,11 @@ type ChangeRules struct {
 	HealthcheckHosts *[]string            `yaml:"healthcheck_hosts"`
 }
 
-// Signatures is policy.signatures, accepted now and built later. Turning
-// Required on makes serve refuse to start until verification exists.
+// Signatures is policy.signatures (SPEC §5 Signatures): with Required,
+// every commit of step 1 must carry a valid signature by a key of the
+// files, and its identity must be one of that key's. The loader parses the
+// files; the caller verifies each commit and hands Evaluate the outcome
+// (Commit.Signature).
 type Signatures struct {
 	Required           bool   `yaml:"required"`
 	AllowedSignersFile string `yaml:"allowed_signers_file"`
@@ -117,6 +121,11 @@ const (
 	IdentityAuthor    = "author"
 	ForcePushReject   = "reject"
 	ForcePushAllow    = "allow"
+	// MergesFirstParent judges a merge by its own message and identity;
+	// MergesAll also judges every commit it brings in from its other
+	// parents (Commit.MergedIn).
+	MergesFirstParent = "first_parent"
+	MergesAll         = "all"
 )
 
 // DefaultConfig returns the defaults of SPEC §3.
@@ -125,6 +134,7 @@ func DefaultConfig() Config {
 		SkipMarkers: []string{"skip deployment", "[skip deploy]"},
 		Identity:    IdentityCommitter,
 		ForcePush:   ForcePushReject,
+		Merges:      MergesFirstParent,
 		Jira:        JiraConfig{UnavailableTimeout: 10 * time.Minute, Approval: JiraApproval{FourEyes: true}},
 		Promotion:   Promotion{Fields: []string{"version", "image"}, Wait: time.Hour},
 	}
@@ -154,6 +164,9 @@ func (c *Config) Check() []Problem {
 	if c.ForcePush != ForcePushReject && c.ForcePush != ForcePushAllow {
 		bad("force_push", "%q must be reject or allow", c.ForcePush)
 	}
+	if c.Merges != MergesFirstParent && c.Merges != MergesAll {
+		bad("merges", "%q must be first_parent or all", c.Merges)
+	}
 	globs := func(p string, list *[]string) {
 		if list == nil {
 			return
@@ -169,6 +182,9 @@ func (c *Config) Check() []Problem {
 	globs("committers", c.Committers)
 	globs("email_domains", c.EmailDomains)
 	globs("changes.healthcheck_hosts", c.Changes.HealthcheckHosts)
+	if s := c.Signatures; s.Required && s.AllowedSignersFile == "" && s.GPGKeyringFile == "" {
+		bad("signatures.required", "signatures.required is true, so allowed_signers_file or gpg_keyring_file must name the trusted keys")
+	}
 	if c.Jira.Required && len(c.Jira.Statuses) == 0 {
 		bad("jira.statuses", "jira.required is true, so at least one allowed status is needed")
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gitmon-dev/gitmon/descriptors"
+	"github.com/gitmon-dev/gitmon/internal/trust"
 )
 
 // Rule names, as records report them (SPEC §7).
@@ -27,6 +28,7 @@ const (
 	RuleSkip             = "skip"
 	RuleUnchanged        = "unchanged"
 	RuleCommitters       = "committers"
+	RuleSignatures       = "signatures"
 	RuleJira             = "jira"
 	RulePorts            = "ports"
 	RuleCPU              = "cpu"
@@ -54,6 +56,23 @@ type Commit struct {
 	Message   string
 	Author    Identity
 	Committer Identity
+	// Signature is what verifying the commit's signature found, set by
+	// the caller before Evaluate when signatures are required; nil means
+	// it was not verified, which fails the signatures rule closed.
+	Signature *Signature `json:"-"`
+	// MergedIn are the commits a merge brings in from its other parents
+	// (reachable from them, not from its first parent), set by the caller
+	// when merges is all, each with its Signature; MergedInErr says why
+	// they could not be listed, which fails step 1 closed.
+	MergedIn    []Commit `json:"-"`
+	MergedInErr error    `json:"-"`
+}
+
+// Signature is the outcome of verifying one commit's signature: the
+// signer, or why it is refused (one of the trust.Err* reasons).
+type Signature struct {
+	Signer trust.Signer
+	Err    error
 }
 
 // Action is what a record asks of an environment.
@@ -120,6 +139,10 @@ type Contribution struct {
 	Author    string   `json:"author"`
 	Committer string   `json:"committer"`
 	Fields    []string `json:"fields"`
+	// Verified says the commit's signature was verified and its identity
+	// is the signer's (signatures required); Signer is that identity.
+	Verified bool   `json:"verified"`
+	Signer   string `json:"signer"`
 }
 
 // Verdict is the outcome of Evaluate.
@@ -140,6 +163,11 @@ type Verdict struct {
 	Slack []string
 	// Dropped are e-mail addresses left out by email_domains.
 	Dropped []string
+	// Verified is true when signatures are required and every commit of
+	// step 1 was verified (SPEC §7 verified); Signer is who signed the
+	// record's commit, nil when it was not verified.
+	Verified bool
+	Signer   *Signer
 	// Checked are the tickets step 1 looked up, each once, as JIRA
 	// answered (the evidence of SPEC §7); a ticket JIRA could not find or
 	// answer for is not among them.
@@ -361,23 +389,25 @@ func matchAny(globs []string, s string) bool {
 	return false
 }
 
-// checkCommits applies the identity and ticket rules to the record's
-// commit and to every contributing commit, adding a reason per failure.
+// checkCommits applies the identity, signature and ticket rules to the
+// record's commit, to every contributing commit and, with merges: all, to
+// every commit a merge among them brings in, adding a reason per failure.
 // It returns a pending reason when JIRA could not answer yet.
 func (e *Engine) checkCommits(ctx context.Context, ch *Change, v *Verdict, now time.Time) *Reason {
-	type subject struct {
-		c      Commit
-		fields []string // attributed fields; nil for the record's own commit
-	}
-	subjects := []subject{{c: ch.Commit}}
-	for _, con := range v.Commits {
+	subjects := []subject{{c: ch.Commit, contribution: -1}}
+	for i, con := range v.Commits {
 		if con.Commit == ch.Commit.SHA {
+			subjects[0].contribution = i
 			continue
 		}
-		subjects = append(subjects, subject{c: contributor(ch, con), fields: con.Fields})
+		subjects = append(subjects, subject{c: contributor(ch, con), fields: con.Fields, contribution: i})
+	}
+	if e.cfg.Merges == MergesAll {
+		subjects = mergedIn(subjects)
 	}
 	l := &lookups{e: e, now: now}
 	var pending *Reason
+	verified := e.cfg.Signatures.Required
 	for _, s := range subjects {
 		fail := func(rule, msg string) {
 			if s.fields == nil {
@@ -389,13 +419,36 @@ func (e *Engine) checkCommits(ctx context.Context, ch *Change, v *Verdict, now t
 					Message: fmt.Sprintf("%s (it last changed %s)", msg, f)})
 			}
 		}
-		if who, ok := e.identityAllowed(s.c); !ok {
+		if s.by != "" {
+			inner := fail
+			fail = func(rule, msg string) { inner(rule, fmt.Sprintf("%s, brought in by merge %s", msg, short(s.by))) }
+		}
+		if s.err != nil {
+			fail(RuleSignatures, fmt.Sprintf("the commits merge %s brings in cannot be listed: %v", short(s.c.SHA), s.err))
+			verified = false
+		}
+		ok := true
+		if e.cfg.Signatures.Required {
+			var signer *Signer
+			signer, ok = e.checkSignature(s.c, fail)
+			verified = verified && ok
+			if s.contribution >= 0 && ok {
+				v.Commits[s.contribution].Verified, v.Commits[s.contribution].Signer = true, signer.Identity
+			}
+			if s.c.SHA == ch.Commit.SHA && s.by == "" {
+				v.Signer = signer
+			}
+		}
+		// An identity the signature does not vouch for is not checked
+		// against the allowlist: the signatures reason says why.
+		if who, allowed := e.identityAllowed(s.c); ok && !allowed {
 			fail(RuleCommitters, fmt.Sprintf("%s %s of commit %s is not in the committers allowlist", e.cfg.Identity, who, short(s.c.SHA)))
 		}
 		if p := e.checkTickets(ctx, l, s.c, ch, now, fail); p != nil && pending == nil {
 			pending = p
 		}
 	}
+	v.Verified = verified
 	v.Checked = l.evidence()
 	return pending
 }

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitmon-dev/gitmon/internal/trust"
 	"github.com/gitmon-dev/gitmon/internal/yamlx"
 	"github.com/gitmon-dev/gitmon/policy"
 )
@@ -199,6 +200,9 @@ type Environment struct {
 	// Policy is the global policy with this environment's override
 	// merged in.
 	Policy policy.Config
+	// Keys are the trusted keys of Policy.Signatures, parsed; nil when
+	// no trust file is set.
+	Keys *trust.Keys
 }
 
 // Notifications are an environment's default recipients.

@@ -248,15 +248,14 @@ func (l *loader) policyRules(cfg *Config) {
 		if len(pc.BreakGlass.JiraLabels) > 0 && cfg.Integrations.Jira == nil {
 			l.warnf(yamlx.Join(prefix, "break_glass.jira_labels"), "break-glass labels are set but integrations.jira is not: no ticket can be checked for them, so nothing breaks the glass")
 		}
-		if pc.Signatures.Required {
-			l.errorf(yamlx.Join(prefix, "signatures.required"), "signature verification is not available yet; serve refuses to start with signatures.required: true")
-		}
 	}
 	check("policy", &cfg.Policy)
+	l.trustKeys("policy", &cfg.Policy)
 	anyCommitters := cfg.Policy.Committers != nil
 	for i := range cfg.Environments {
 		env := &cfg.Environments[i]
 		check(yamlx.Join(yamlx.Index("environments", i), "policy"), &env.Policy)
+		env.Keys = l.trustKeys(yamlx.Join(yamlx.Index("environments", i), "policy"), &env.Policy)
 		anyCommitters = anyCommitters || env.Policy.Committers != nil
 	}
 	if !anyCommitters {

@@ -143,6 +143,8 @@ type loader struct {
 	// inlineBlocks holds the paths of blocks with an inline secret, whose
 	// "needs a token" problems would only repeat it.
 	inlineBlocks map[string]bool
+	// trust are the trust files read so far, by path.
+	trust map[string]*trustFile
 }
 
 func (l *loader) errorf(path, format string, args ...any) {

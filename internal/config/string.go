@@ -145,8 +145,8 @@ func writePolicy(b *strings.Builder, indent int, p *policy.Config, noFrom string
 		}
 		return list(*l)
 	}
-	fmt.Fprintf(b, "%spolicy: committers %s (%s), force_push %s, skip_markers %s, email_domains %s\n",
-		pad, allow(p.Committers), p.Identity, p.ForcePush, quoted(p.SkipMarkers), allow(p.EmailDomains))
+	fmt.Fprintf(b, "%spolicy: committers %s (%s), force_push %s, merges %s, skip_markers %s, email_domains %s\n",
+		pad, allow(p.Committers), p.Identity, p.ForcePush, p.Merges, quoted(p.SkipMarkers), allow(p.EmailDomains))
 	j := p.Jira
 	fmt.Fprintf(b, "%s  jira: required %t, projects %s, statuses %s, unavailable_timeout %s\n",
 		pad, j.Required, list(j.Projects), quoted(j.Statuses), j.UnavailableTimeout)
@@ -159,9 +159,9 @@ func writePolicy(b *strings.Builder, indent int, p *policy.Config, noFrom string
 	}
 	fmt.Fprintf(b, "%s  changes: allowed_ports %s, max_cpu %s, max_memory %s, allow_downgrade %t, allow_delete %t, healthcheck_hosts %s\n",
 		pad, allow(ch.AllowedPorts), quantity(ch.MaxCPU), quantity(ch.MaxMemory), ch.AllowDowngrade, ch.AllowDelete, allow(ch.HealthcheckHosts))
-	if s := p.Signatures; s.Required || s.AllowedSignersFile != "" || s.GPGKeyringFile != "" {
-		fmt.Fprintf(b, "%s  signatures: required %t\n", pad, s.Required)
-	}
+	s := p.Signatures
+	fmt.Fprintf(b, "%s  signatures: required %t, allowed_signers_file %s, gpg_keyring_file %s\n",
+		pad, s.Required, orNone(s.AllowedSignersFile), orNone(s.GPGKeyringFile))
 	pr := p.Promotion
 	from := pr.From
 	if from == "" {
@@ -205,4 +205,11 @@ func quoted(s []string) string {
 		q[i] = strconv.Quote(v)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }

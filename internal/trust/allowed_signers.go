@@ -120,9 +120,13 @@ func parseAllowedSigner(line string) (AllowedSigner, *ParseError) {
 		return e, &ParseError{Field: "key", Err: errors.New("missing")}
 	}
 	// The options field is present when what follows is not a key.
-	if key, kerr := parseKey(rest); kerr == nil {
+	key, kerr := parseKey(rest)
+	if kerr == nil {
 		e.Key = key
 		return e, nil
+	}
+	if looksLikeKeyType(rest) {
+		return e, &ParseError{Field: "key", Err: kerr}
 	}
 	opts, rest, err := nextField(rest)
 	if err != nil {
@@ -134,7 +138,7 @@ func parseAllowedSigner(line string) (AllowedSigner, *ParseError) {
 	if rest == "" {
 		return e, &ParseError{Field: "key", Err: errors.New("missing")}
 	}
-	key, err := parseKey(rest)
+	key, err = parseKey(rest)
 	if err != nil {
 		return e, &ParseError{Field: "key", Err: err}
 	}
@@ -285,4 +289,16 @@ func truncate(s string) string {
 		return s[:64] + "…"
 	}
 	return s
+}
+
+// looksLikeKeyType reports whether s starts with an SSH key type, so that
+// a bad key is reported as one rather than as unknown options.
+func looksLikeKeyType(s string) bool {
+	f, _, _ := strings.Cut(s, " ")
+	for _, p := range []string{"ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-", "rsa-sha2-"} {
+		if strings.HasPrefix(f, p) && !strings.Contains(f, "=") {
+			return true
+		}
+	}
+	return false
 }

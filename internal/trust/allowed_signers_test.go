@@ -31,7 +31,7 @@ func TestParseAllowedSignersErrors(t *testing.T) {
 	cases := []struct{ name, text, field string }{
 		{"no key", "alice@example.com\n", "key"},
 		{"options but no key", "alice@example.com cert-authority\n", "key"},
-		{"bad base64", "alice@example.com ssh-ed25519 !!!\n", "options"},
+		{"bad base64", "alice@example.com ssh-ed25519 !!!\n", "key"},
 		{"bad key after options", "alice@example.com cert-authority ssh-ed25519 AAAA\n", "key"},
 		{"type mismatch", "alice@example.com cert-authority ssh-rsa " + strings.Fields(edKey)[1] + "\n", "key"},
 		{"unknown option", "alice@example.com no-touch-required " + edKey + "\n", "options"},

@@ -65,6 +65,20 @@ func (r *repo) commit(env []string, config ...string) *object.Commit {
 	return r.head()
 }
 
+// commitObject is the commit sha as go-git reads it.
+func (r *repo) commitObject(sha string) *object.Commit {
+	r.t.Helper()
+	g, err := git.PlainOpen(r.dir)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	c, err := g.CommitObject(plumbing.NewHash(sha))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return c
+}
+
 func (r *repo) head() *object.Commit {
 	r.t.Helper()
 	g, err := git.PlainOpen(r.dir)

@@ -101,7 +101,7 @@ func verifyPGP(payload, armoredSig []byte, when, now time.Time, keyring openpgp.
 			return Signer{}, fmt.Errorf("OpenPGP key %s: %w", fpr, err)
 		}
 	}
-	signer := Signer{Type: "pgp", Key: fpr}
+	signer := Signer{Type: "pgp", Key: fpr, Until: pgpUntil(keyring, entity, *sig.IssuerKeyId, sig, now)}
 	for _, id := range entity.Identities {
 		if id.UserId == nil || id.UserId.Email == "" || id.Revoked(now) || id.Revoked(when) {
 			continue
@@ -158,4 +158,43 @@ func pgpReason(err error, when time.Time) error {
 	default:
 		return reason(ErrBadSignature, "OpenPGP: %v", err)
 	}
+}
+
+// pgpUntil is the earliest future time at which a check of keyValidAt,
+// or the identities, may change: an expiry of the keys, their binding
+// signatures or sig, or a revocation dated later than now.
+func pgpUntil(keyring openpgp.EntityList, entity *openpgp.Entity, keyID uint64, sig *packet.Signature, now time.Time) time.Time {
+	var u time.Time
+	add := func(ts ...time.Time) { u = earliest(u, now, ts...) }
+	revs := func(list []*packet.Signature) {
+		for _, r := range list {
+			add(r.CreationTime)
+		}
+	}
+	add(lifetimeEnd(sig.CreationTime, sig.SigLifetimeSecs))
+	if self, _ := entity.PrimarySelfSignature(); self != nil {
+		add(lifetimeEnd(entity.PrimaryKey.CreationTime, self.KeyLifetimeSecs), lifetimeEnd(self.CreationTime, self.SigLifetimeSecs))
+	}
+	revs(entity.Revocations)
+	for _, id := range entity.Identities {
+		revs(id.Revocations)
+	}
+	if keyID != entity.PrimaryKey.KeyId {
+		for _, k := range keyring.KeysByIdUsage(keyID, packet.KeyFlagSign) {
+			if k.Entity != entity || k.PublicKey.KeyId != keyID || k.SelfSignature == nil {
+				continue
+			}
+			add(lifetimeEnd(k.PublicKey.CreationTime, k.SelfSignature.KeyLifetimeSecs), lifetimeEnd(k.SelfSignature.CreationTime, k.SelfSignature.SigLifetimeSecs))
+			revs(k.Revocations)
+		}
+	}
+	return u
+}
+
+// lifetimeEnd is created plus an OpenPGP lifetime; zero for none.
+func lifetimeEnd(created time.Time, secs *uint32) time.Time {
+	if secs == nil || *secs == 0 {
+		return time.Time{}
+	}
+	return created.Add(time.Duration(*secs) * time.Second)
 }

@@ -62,6 +62,8 @@ func verifySSH(payload, armoredSig []byte, when, now time.Time, as *AllowedSigne
 	signer := Signer{Type: "ssh", Key: fp}
 	var first error
 	for _, e := range entries {
+		// A line's window opening or closing later changes the verdict.
+		signer.Until = earliest(signer.Until, now, e.ValidAfter, e.ValidBefore)
 		ids, err := e.admits(cert, when, now)
 		if err != nil {
 			if first == nil {
@@ -70,6 +72,9 @@ func verifySSH(payload, armoredSig []byte, when, now time.Time, as *AllowedSigne
 			continue
 		}
 		signer.Identities = append(signer.Identities, ids...)
+	}
+	if isCert && cert.ValidBefore != ssh.CertTimeInfinity && cert.ValidBefore < 1<<62 {
+		signer.Until = earliest(signer.Until, now, time.Unix(int64(cert.ValidBefore), 0))
 	}
 	if len(signer.Identities) == 0 {
 		return Signer{}, first

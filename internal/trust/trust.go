@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // The reasons a signature is refused. Every error VerifySSH and VerifyPGP
@@ -34,6 +35,12 @@ type Signer struct {
 	// its allowed_signers lines (patterns, as ssh-keygen matches them), or
 	// the e-mails of its OpenPGP user IDs.
 	Identities []string
+	// Until is when the verdict may next change as time passes: the
+	// earliest future valid-before, valid-after, certificate, key or
+	// signature expiry, or revocation date of what made it; zero when
+	// nothing bounds it. A caller that keeps the verdict verifies again
+	// once now is not before Until.
+	Until time.Time
 }
 
 // Matches reports whether email is one of the signer's identities.
@@ -102,4 +109,15 @@ func matchPattern(s, p string) bool {
 // reason wraps one of the Err* reasons with what was seen.
 func reason(kind error, format string, args ...any) error {
 	return fmt.Errorf("%w: %s", kind, fmt.Sprintf(format, args...))
+}
+
+// earliest returns the earliest of ts that is after now, or u when none
+// is earlier than it (the zero u counts as "none yet").
+func earliest(u, now time.Time, ts ...time.Time) time.Time {
+	for _, t := range ts {
+		if t.After(now) && (u.IsZero() || t.Before(u)) {
+			u = t
+		}
+	}
+	return u
 }
