@@ -106,6 +106,10 @@ type ConfigOptions struct {
 	// *@example.com and *@platform.example.com.
 	Policy string
 	Extra  string // more top-level YAML
+	// Repo is more YAML of the repository's map (such as its webhook).
+	Repo string
+	// PollInterval is serve's poll_interval (default 200ms).
+	PollInterval time.Duration
 }
 
 // NewDaemon writes a config into a fresh folder. Start runs it.
@@ -127,8 +131,14 @@ func NewDaemon(t testing.TB, o ConfigOptions) *Daemon {
 	if o.Auth != "" {
 		repo += "    auth:\n" + indent(o.Auth, "      ")
 	}
-	cfg := fmt.Sprintf("listen: %s\nstate: ./state\npoll_interval: 200ms\ntuning: {shutdown_grace: 10s, backoff_max: 1s, git_timeout: 5s}\n%srepositories:\n%senvironments:\n%spipelines:\n%spolicy:\n%s",
-		d.Addr, o.Extra, repo, o.Envs, o.Pipelines, o.Policy)
+	if o.Repo != "" {
+		repo += indent(o.Repo, "    ")
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 200 * time.Millisecond
+	}
+	cfg := fmt.Sprintf("listen: %s\nstate: ./state\npoll_interval: %s\ntuning: {shutdown_grace: 10s, backoff_max: 1s, git_timeout: 5s}\n%srepositories:\n%senvironments:\n%spipelines:\n%spolicy:\n%s",
+		d.Addr, o.PollInterval, o.Extra, repo, o.Envs, o.Pipelines, o.Policy)
 	d.Config = filepath.Join(d.Dir, "gitmon.yaml")
 	if err := os.WriteFile(d.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

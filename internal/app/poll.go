@@ -96,6 +96,32 @@ func slotAfter(t time.Time, phase, interval time.Duration) time.Time {
 	return time.Unix(0, s)
 }
 
+// startRate is how many first polls a second a start makes at most when
+// the interval is longer than they need: PERFORMANCE.md measured 2,000
+// polls in 20 s (100/s) without a listen-queue overflow; half of that
+// leaves room for the servers' other clients.
+const startRate = 50
+
+// startSpread is how long the first polls of n repositories take at
+// start: their own phase of the interval when the interval is short
+// enough, else n/startRate. A long interval (an hour, with webhooks) must
+// not leave /readyz failing and pushes made while gitmon was down unseen
+// for up to that hour.
+func startSpread(n int, interval time.Duration) time.Duration {
+	return min(interval, time.Duration(n)*time.Second/startRate)
+}
+
+// firstPoll is when a repository polls first after a start at now: its
+// slot on the grid if that comes within spread, else at its stable offset
+// within spread (a hash of its name, as its phase is); from then on it
+// keeps to its slots.
+func firstPoll(now time.Time, name string, ph, interval, spread time.Duration) time.Time {
+	if slot := slotAfter(now, ph, interval); !slot.After(now.Add(spread)) {
+		return slot
+	}
+	return now.Add(phase(name, spread))
+}
+
 // poller runs every repository's polls: a queue of the repositories by
 // their next poll time, one goroutine (run) that waits for the earliest
 // and hands each due repository to a worker of pool, and the workers,
@@ -150,11 +176,12 @@ func (a *App) pollRepos(ctx context.Context) {
 	p := a.poller
 	defer p.running.Wait()
 	now := time.Now()
+	spread := startSpread(len(a.repos), a.cfg.PollInterval)
 	p.mu.Lock()
 	for _, r := range a.repos {
 		r.poll.next = now // NoJitter, or a trigger came before the start
 		if !a.opts.NoJitter && len(r.trigger) == 0 {
-			r.poll.next = slotAfter(now, r.poll.phase, a.cfg.PollInterval)
+			r.poll.next = firstPoll(now, r.cfg.Name, r.poll.phase, a.cfg.PollInterval, spread)
 		}
 		heap.Push(&p.queue, r)
 	}
@@ -236,7 +263,10 @@ func (a *App) pollOnce(ctx context.Context, r *repoState) {
 	if next > 0 {
 		delay = backoff.Exponential(interval, a.cfg.Tuning.BackoffMax, next)
 	}
-	at := slotAfter(now.Add(delay-interval), r.poll.phase, interval)
+	// The next slot at least half the interval away: a poll that came
+	// early (the first after start, a webhook's late in an interval)
+	// does not poll again a moment later at the slot it just preceded.
+	at := slotAfter(now.Add(delay-interval/2), r.poll.phase, interval)
 	if delay < interval {
 		at = now.Add(delay) // a backoff_max shorter than the interval
 	}

@@ -186,6 +186,44 @@ func TestFirstPollsSpreadOverTheInterval(t *testing.T) {
 	}
 }
 
+// TestFirstPollsComeSoonWithALongInterval: with an hour between polls
+// (webhooks do the rest), 100 repositories started together still make
+// their first polls within two seconds, spread (startRate a second, not
+// at once), and then keep to their own slot of the hour, the first one
+// at least half an hour on.
+func TestFirstPollsComeSoonWithALongInterval(t *testing.T) {
+	const n, interval = 100, time.Hour
+	synctest.Test(t, func(t *testing.T) {
+		a, fakes := loopApp(t, n, interval)
+		start := time.Now()
+		runLoops(a, 2*interval)
+		var firsts []time.Duration
+		for i, f := range fakes {
+			calls := f.times()
+			if len(calls) < 2 {
+				t.Fatalf("repository %d polled %d times in two hours, want 2 or more", i, len(calls))
+			}
+			first := calls[0].Sub(start)
+			if first < 0 || first >= 2*time.Second {
+				t.Errorf("repository %d first polled %s after start, want within 2s", i, first)
+			}
+			if want := slotAfter(calls[0].Add(interval/2), a.repos[i].poll.phase, interval); !calls[1].Equal(want) {
+				t.Errorf("repository %d polled again at %s, want its slot %s", i, calls[1], want)
+			}
+			firsts = append(firsts, first)
+		}
+		sort.Slice(firsts, func(i, j int) bool { return firsts[i] < firsts[j] })
+		most := 0
+		for i := range firsts {
+			j := sort.Search(len(firsts), func(j int) bool { return firsts[j] >= firsts[i]+100*time.Millisecond })
+			most = max(most, j-i)
+		}
+		if most > 15 {
+			t.Errorf("%d of %d first polls fall within 100 ms (%d a second allowed)", most, n, startRate)
+		}
+	})
+}
+
 // TestTriggerPollsAtOnceAndCoalesces: a webhook between two slots polls
 // at once; a burst of them during that poll makes one more poll, not
 // five; the phase grid stays.
@@ -199,11 +237,11 @@ func TestTriggerPollsAtOnceAndCoalesces(t *testing.T) {
 		go func() { a.pollRepos(ctx); close(done) }()
 		defer func() { cancel(); <-done; time.Sleep(time.Minute) }()
 
-		first := slotAfter(time.Now(), r.poll.phase, interval)
+		first := firstPoll(time.Now(), r.cfg.Name, r.poll.phase, interval, startSpread(1, interval))
 		time.Sleep(first.Sub(time.Now()) + interval/4)
 		synctest.Wait()
 		if calls := f.times(); len(calls) != 1 || !calls[0].Equal(first) {
-			t.Fatalf("polls at %v, want one at the phase, %v", calls, first)
+			t.Fatalf("polls at %v, want one at start, %v", calls, first)
 		}
 		f.mu.Lock()
 		f.gate = make(chan struct{}) // the next listings wait for the test
@@ -223,8 +261,8 @@ func TestTriggerPollsAtOnceAndCoalesces(t *testing.T) {
 		next := slotAfter(time.Now(), r.poll.phase, interval)
 		time.Sleep(next.Sub(time.Now()))
 		synctest.Wait()
-		if calls = f.times(); len(calls) != 4 || !calls[3].Equal(first.Add(interval)) {
-			t.Fatalf("polls at %v: the next is not at the phase, %v", calls, first.Add(interval))
+		if calls = f.times(); len(calls) != 4 || !calls[3].Equal(next) || time.Duration(next.UnixNano()%int64(interval)) != r.poll.phase {
+			t.Fatalf("polls at %v: the next is not at the phase, %v", calls, next)
 		}
 	})
 }
