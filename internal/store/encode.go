@@ -187,3 +187,11 @@ func (e *encoder) descriptor(d *descriptors.Descriptor) any {
 	}
 	return v
 }
+
+// signer stores a nil signer as NULL.
+func (e *encoder) signer(s *Signer) any {
+	if s == nil {
+		return nil
+	}
+	return e.json(s)
+}

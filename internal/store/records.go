@@ -16,7 +16,7 @@ const recordColumns = `seq, id, repository, environment, service, action, versio
 	commit_sha, author, committer, verified, tickets, status, phase, reasons, commits,
 	created_at, finished_at, pending_since, descriptor,
 	COALESCE((SELECT m.message FROM messages m WHERE m.repository = records.repository AND m.sha = records.commit_sha), records.message),
-	diff, emails, slack, dropped, trigger, actor, evidence, started_at, wake_at`
+	diff, emails, slack, dropped, trigger, actor, evidence, started_at, wake_at, signer`
 
 func scanRecord(rows *sql.Rows) (*Record, error) {
 	var (
@@ -26,12 +26,12 @@ func scanRecord(rows *sql.Rows) (*Record, error) {
 		created                            string
 		finished, pendingSince, descriptor sql.NullString
 		evidence                           string
-		started, wake                      sql.NullString
+		started, wake, signer              sql.NullString
 	)
 	if err := rows.Scan(&r.Seq, &r.ID, &r.Repository, &r.Environment, &r.Service, &r.Action, &r.Version,
 		&r.PreviousVersion, &r.Commit, &r.Author, &r.Committer, &r.Verified, &tickets, &r.Status, &r.Phase,
 		&reasons, &commits, &created, &finished, &pendingSince, &descriptor, &r.Message, &diff, &emails,
-		&slack, &dropped, &r.Trigger, &r.Actor, &evidence, &started, &wake); err != nil {
+		&slack, &dropped, &r.Trigger, &r.Actor, &evidence, &started, &wake, &signer); err != nil {
 		return nil, err
 	}
 	var d decoder
@@ -43,6 +43,9 @@ func scanRecord(rows *sql.Rows) (*Record, error) {
 	d.json(slack, &r.Slack)
 	d.json(dropped, &r.Dropped)
 	d.json(evidence, &r.Evidence)
+	if signer.Valid {
+		d.json(signer.String, &r.Signer)
+	}
 	r.StartedAt = d.timePtr(started)
 	r.WakeAt = d.time(wake)
 	r.CreatedAt = d.time(sql.NullString{String: created, Valid: true})
@@ -224,15 +227,15 @@ func insertRecord(ctx context.Context, tx *cachedTx, r *Record) (int64, error) {
 		e.json(orEmpty(r.Reasons)), e.json(normContributions(r.Commits)), formatTime(r.CreatedAt),
 		nullTimePtr(r.FinishedAt), nullTime(r.PendingSince), e.descriptor(r.Descriptor), "", // the message is kept once per commit
 		e.json(r.Diff), e.json(r.Emails), e.json(r.Slack), e.json(r.Dropped),
-		triggerOf(r), r.Actor, e.json(normEvidence(r.Evidence)), nullTime(r.WakeAt)}
+		triggerOf(r), r.Actor, e.json(normEvidence(r.Evidence)), nullTime(r.WakeAt), e.signer(r.Signer)}
 	if e.err != nil {
 		return 0, fmt.Errorf("record %s: %w", r.ID, e.err)
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO records (id, repository, environment, service, action, version,
 		previous_version, commit_sha, author, committer, verified, tickets, status, phase, reasons, commits,
 		created_at, finished_at, pending_since, descriptor, message, diff, emails, slack, dropped,
-		trigger, actor, evidence, wake_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+		trigger, actor, evidence, wake_at, signer)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		return 0, fmt.Errorf("insert record %s: %w", r.ID, err)
 	}
@@ -305,8 +308,8 @@ func supersede(ctx context.Context, tx *cachedTx, ids []string, skip string, at 
 }
 
 // Decide writes policy's new verdict on a pending record: its status,
-// phase, reasons, pending-since, tickets, contributing commits, diff and
-// recipients; a record it ends (skipped, rejected, superseded) gets
+// phase, reasons, pending-since, tickets, contributing commits, diff,
+// recipients, verified and signer; a record it ends (skipped, rejected, superseded) gets
 // FinishedAt, r's own or now. The records in supersede that are still
 // pending become superseded, in the same transaction. Decide fails with
 // ErrNotFound if r is no longer pending, and refuses running, succeeded
@@ -329,14 +332,14 @@ func (s *SQLite) Decide(ctx context.Context, r *Record, supersedeIDs []string) e
 	args := []any{r.Status, r.Phase, e.json(orEmpty(r.Reasons)), nullTime(r.PendingSince),
 		e.json(orEmpty(r.Tickets)), e.json(normContributions(r.Commits)), e.json(r.Diff), e.json(r.Emails),
 		e.json(r.Slack), e.json(r.Dropped), nullTimePtr(finished), e.json(normEvidence(r.Evidence)),
-		nullTime(r.WakeAt), r.ID, StatusPending}
+		nullTime(r.WakeAt), r.Verified, e.signer(r.Signer), r.ID, StatusPending}
 	if e.err != nil {
 		return fmt.Errorf("decide record %s: %w", r.ID, e.err)
 	}
 	err := s.write(ctx, func(tx *cachedTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE records SET status = ?, phase = ?, reasons = ?, pending_since = ?,
 			tickets = ?, commits = ?, diff = ?, emails = ?, slack = ?, dropped = ?, finished_at = ?,
-			evidence = ?, wake_at = ?
+			evidence = ?, wake_at = ?, verified = ?, signer = ?
 			WHERE id = ? AND status = ?`, args...)
 		if err != nil {
 			return err

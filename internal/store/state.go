@@ -217,6 +217,9 @@ func (s *SQLite) Apply(ctx context.Context, b Batch) error {
 		if err := insertMessages(ctx, tx, b.Repository, msgs); err != nil {
 			return err
 		}
+		if err := insertObjects(ctx, tx, b.Repository, b.Objects); err != nil {
+			return err
+		}
 		for _, sha := range append(b.Processed, b.Commit) {
 			if sha == "" {
 				continue

@@ -101,7 +101,7 @@ type Record struct {
 	Committer       string `json:"committer"`
 	Verified        bool   `json:"verified"`
 	// Signer is who signed the commit (SPEC §5 Signatures); nil, JSON
-	// null, until signatures are verified.
+	// null, when it was not verified.
 	Signer     *Signer               `json:"signer"`
 	Tickets    []string              `json:"tickets"`
 	Status     string                `json:"status"`
@@ -138,12 +138,9 @@ type Record struct {
 	Dropped []string `json:"-"`
 }
 
-// Signer is the identity bound to the key that signed a record's commit.
-type Signer struct {
-	Type     string `json:"type"` // ssh or pgp
-	Key      string `json:"key"`
-	Identity string `json:"identity"`
-}
+// Signer is the identity bound to the key that signed a record's commit
+// (SPEC §7 signer): policy's.
+type Signer = policy.Signer
 
 // Evidence is what a record was decided with (SPEC §7), captured at its
 // decision.
@@ -322,6 +319,19 @@ type Batch struct {
 	Unpause bool
 	// Events are appended.
 	Events []Event
+	// Objects are kept (CommitObjects): the commits step 1 verified.
+	Objects []CommitObject
+}
+
+// CommitObject is a commit as its SHA names it, kept so that it can be
+// verified again without the Git object store (SPEC §5 Signatures).
+type CommitObject struct {
+	SHA    string
+	Object []byte // the raw object, without the "commit <size>\x00" header
+	// MergedIn are, for a merge, the commits it brings in from its other
+	// parents; nil when not known (KnownMergedIn false).
+	MergedIn      []string
+	KnownMergedIn bool
 }
 
 // End is how a record ends (EndRecord).
@@ -379,6 +389,9 @@ type Store interface {
 	// it), and supersedes the listed records that are still pending, in one
 	// transaction. It fails with ErrNotFound if r is no longer pending.
 	Decide(ctx context.Context, r *Record, supersede []string) error
+	// CommitObjects returns the kept objects of the given commits of a
+	// repository (Batch.Objects); a commit never kept is missing.
+	CommitObjects(ctx context.Context, repo string, shas []string) (map[string]CommitObject, error)
 
 	// StartRecord marks a queued record running with its stages pending,
 	// and makes its descriptor the service's last attempted. It fails with
