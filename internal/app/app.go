@@ -77,7 +77,10 @@ type App struct {
 	// delivers the outbox (nil when no integration is configured).
 	jira   *jira.Client
 	worker *notify.Worker
-	now    func() time.Time
+	// statuses writes records' commit statuses to the outbox (nil
+	// without integrations.scm).
+	statuses *scmStatuses
+	now      func() time.Time
 
 	// decideMu orders deciding a commit's records against starting a
 	// release: a record is superseded before it starts, or starts before
@@ -184,7 +187,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a.rel = &releaser{store: a.store, runners: a.runners, pipelines: cfg.Pipelines, env: cfg.Environment, now: a.now,
 		log: a.log, secrets: a.secrets, outputCap: int(cfg.Tuning.OutputCap.Int64()), grace: cfg.Tuning.ShutdownGrace,
-		metrics: a.metrics, announce: a.opts.Announcer, seen: a.takeSeen,
+		metrics: a.metrics, announce: a.announcer(), seen: a.takeSeen,
 		ended: a.releaseEnded,
 		retry: 100 * time.Millisecond, retryMax: 5 * time.Second, drain: 5 * time.Second}
 	a.sched = newScheduler(schedulerDeps{Concurrency: cfg.Tuning.Concurrency, Log: a.log,
@@ -214,6 +217,7 @@ func (a *App) Run(ctx context.Context) error {
 		return fmt.Errorf("reading the freezes: %w", err)
 	}
 	a.freezes.set(fs)
+	a.statuses.sweep(ctx)
 	// The queue starts with what was running (it goes on) and what waits;
 	// records waiting at a gate for a time are woken then.
 	pending, err := a.store.Pending(ctx)
@@ -340,13 +344,17 @@ func schedItemOf(r *store.Record) schedItem {
 // their decision.
 func (a *App) afterApply(ctx context.Context, b store.Batch) {
 	a.forget(b.Supersede...)
+	superseded := b.Supersede
 	for _, r := range b.Records {
 		if slices.Contains(b.Superseding, r.Service) {
 			// What the store superseded with it that the decider did not
 			// list: queued by another process meanwhile (a retry).
-			a.forget(a.sched.RemoveBefore(r.Repository, r.Environment, r.Service, r.Seq)...)
+			ids := a.sched.RemoveBefore(r.Repository, r.Environment, r.Service, r.Seq)
+			a.forget(ids...)
+			superseded = append(slices.Clip(superseded), ids...)
 		}
 	}
+	a.statuses.decided(ctx, b, superseded)
 	for _, r := range b.Records {
 		a.log.Info("record decided", keyRepo, r.Repository, keyEnv, r.Environment, keyService, r.Service,
 			"commit", short(r.Commit), "version", r.Version, "status", r.Status, "phase", r.Phase, "rules", ruleList(r), keyRecord, r.ID)

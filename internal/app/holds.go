@@ -204,6 +204,7 @@ func (a *App) operatorLoop(ctx context.Context, after int64) {
 			a.log.Info("record queued beside serve", keyRepo, r.Repository, keyEnv, r.Environment, keyService, r.Service,
 				keyRecord, r.ID, "trigger", r.Trigger, "actor", r.Actor, "phase", r.Phase)
 			a.queue(r)
+			a.statuses.record(ctx, r)
 			if r.Phase == store.PhasePromotion || r.Phase == store.PhaseWindow {
 				// Decided by another process, on upstream and freezes as
 				// they were: what moved since woke only what serve knew.

@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/gitmon-dev/gitmon/internal/integrations/scm"
 	"github.com/gitmon-dev/gitmon/internal/notify"
 	"github.com/gitmon-dev/gitmon/internal/store"
 )
@@ -148,6 +150,14 @@ func (a *App) setupIntegrations() error {
 			User: ig.SMTP.User.Value(), Password: ig.SMTP.Password.Value(), Secrets: a.secrets}
 		ann.email = true
 	}
+	if ig.SCM != nil {
+		c, err := scm.New(*ig.SCM, scm.Options{Timeout: scmTimeout, Secrets: a.secrets, Now: a.now})
+		if err != nil {
+			return fmt.Errorf("integrations.scm: %w", err)
+		}
+		senders[store.OutboxSCMStatus] = &notify.SCM{Client: c, Outbox: a.store, Secrets: a.secrets}
+		a.statuses = newSCMStatuses(a, c)
+	}
 	if len(senders) == 0 {
 		return nil
 	}
@@ -158,10 +168,22 @@ func (a *App) setupIntegrations() error {
 		Log:        a.log.With("component", "outbox"),
 		DeadLetter: func(kind string) { a.metrics.deadLetters.WithLabelValues(kind).Inc() }}
 	a.worker = ann.worker
+	if a.statuses != nil {
+		a.statuses.worker = ann.worker
+	}
 	if _, isDefault := a.opts.Announcer.(noAnnouncer); isDefault {
 		a.opts.Announcer = ann
 	}
 	return nil
+}
+
+// announcer is who hears about records: the configured announcer, and
+// the commit statuses.
+func (a *App) announcer() Announcer {
+	if a.statuses == nil {
+		return a.opts.Announcer
+	}
+	return multiAnnouncer{a.opts.Announcer, a.statuses}
 }
 
 var _ Announcer = (*outboxAnnouncer)(nil)

@@ -16,6 +16,7 @@ const (
 	OutboxEmail       = "email"
 	OutboxJiraComment = "jira_comment"
 	OutboxJiraFailure = "jira_failure"
+	OutboxSCMStatus   = "scm_status"
 )
 
 // OutboxItem is one notification waiting to be delivered, or delivered.
@@ -240,4 +241,43 @@ func (s *SQLite) OutboxItem(ctx context.Context, key string) (OutboxItem, bool, 
 		return OutboxItem{}, false, fmt.Errorf("outbox %s: %w", key, err)
 	}
 	return it, true, nil
+}
+
+// Unannounced returns the ids of the records created at or after since
+// whose outbox key prefix+id+":"+status is not in the outbox, newest
+// first. It walks the records back from the newest and stops at the
+// first one created before since, so its cost follows the records of
+// the period, not the history.
+func (s *SQLite) Unannounced(ctx context.Context, prefix string, since time.Time) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT r.id, r.created_at,
+		EXISTS (SELECT 1 FROM outbox o WHERE o.key = ? || r.id || ':' || r.status)
+		FROM records r ORDER BY r.seq DESC`, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("unannounced records: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var (
+			id, created string
+			announced   bool
+		)
+		if err := rows.Scan(&id, &created, &announced); err != nil {
+			return nil, fmt.Errorf("unannounced records: %w", err)
+		}
+		at, err := parseTime(created)
+		if err != nil {
+			return nil, fmt.Errorf("unannounced records: record %s: %w", id, err)
+		}
+		if at.Before(since) {
+			break
+		}
+		if !announced {
+			ids = append(ids, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("unannounced records: %w", err)
+	}
+	return ids, nil
 }

@@ -264,3 +264,32 @@ func BenchmarkDueOutbox(b *testing.B) {
 		})
 	}
 }
+
+// TestUnannounced: the records of the period whose current status has no
+// outbox item under the prefix, newest first; older records are not read.
+func TestUnannounced(t *testing.T) {
+	ctx := context.Background()
+	s, c := newStore(t)
+	var recs []*Record
+	for i := 1; i <= 4; i++ {
+		r := pendingRecord(t, i, fmt.Sprintf("1.0.%d", i))
+		applyRecord(t, s, r)
+		recs = append(recs, r)
+	}
+	since := recs[1].CreatedAt
+	must(t, s.Enqueue(ctx, OutboxItem{Kind: OutboxSCMStatus, Key: "scm:" + recs[2].ID + ":pending"},
+		// The item of another status, or under another prefix, does not count.
+		OutboxItem{Kind: OutboxSCMStatus, Key: "scm:" + recs[3].ID + ":running"},
+		OutboxItem{Kind: OutboxSlack, Key: "slack:" + recs[1].ID + ":pending"}))
+	got, err := s.Unannounced(ctx, "scm:", since)
+	must(t, err)
+	if want := []string{recs[3].ID, recs[1].ID}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Unannounced = %v, want %v", got, want)
+	}
+	must(t, s.FinishRecord(ctx, recs[2].ID, StatusRejected, c.Now()))
+	got, err = s.Unannounced(ctx, "scm:", since)
+	must(t, err)
+	if len(got) != 3 || got[1] != recs[2].ID {
+		t.Fatalf("after recs[2] was rejected: %v", got)
+	}
+}

@@ -457,6 +457,10 @@ type Store interface {
 	DeadLetters(ctx context.Context) (int, error)
 	// OutboxItem returns the item with key; false if there is none.
 	OutboxItem(ctx context.Context, key string) (OutboxItem, bool, error)
+	// Unannounced returns the ids of the records created at or after
+	// since whose outbox key prefix+id+":"+status is not in the outbox,
+	// newest first: what a crash kept from being enqueued.
+	Unannounced(ctx context.Context, prefix string, since time.Time) ([]string, error)
 
 	// Standings returns, from one snapshot, where every service of env
 	// ("" every environment) stands (its last good, the succeeded record
