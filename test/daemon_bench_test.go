@@ -90,19 +90,30 @@ func git(tb testing.TB, dir string, args ...string) string {
 // benchDaemon starts an in-process daemon watching the bare repo at url
 // with a no-op deploy pipeline.
 func benchDaemon(tb testing.TB, url string, poll time.Duration) (*app.App, store.Store, *noop, func()) {
+	n := &noop{}
+	a, st, stop := benchDaemonWith(tb, url, poll, "", n)
+	return a, st, n, stop
+}
+
+// benchDaemonWith is benchDaemon with more YAML in the repository's map
+// (repo, such as its webhook) and the deploy stage run by deploy.
+func benchDaemonWith(tb testing.TB, url string, poll time.Duration, repo string, deploy runners.Runner) (*app.App, store.Store, func()) {
 	tb.Helper()
 	dir := tb.TempDir()
+	if repo != "" {
+		repo = ", " + repo
+	}
 	cfgText := fmt.Sprintf(`state: %s
 poll_interval: %s
 tuning: {concurrency: 8}
 repositories:
-  - {name: deployments, url: %q}
+  - {name: deployments, url: %q%s}
 environments:
   - {name: qa, branch: qa, release: [deploy]}
 pipelines:
   deploy: {runner: exec, command: ["/bin/true"]}
 policy: {committers: ["*@example.com"]}
-`, filepath.Join(dir, "state"), poll, url)
+`, filepath.Join(dir, "state"), poll, url, repo)
 	path := filepath.Join(dir, "gitmon.yaml")
 	os.WriteFile(path, []byte(cfgText), 0o644)
 	cfg, _, err := config.Load(path, config.Options{Mode: config.ModeServe})
@@ -118,16 +129,15 @@ policy: {committers: ["*@example.com"]}
 	if err != nil {
 		tb.Fatal(err)
 	}
-	n := &noop{}
 	a, err := app.New(ctx, cfg, app.Options{Store: st, Listener: ln, NoJitter: true,
-		Runners: map[string]runners.Runner{"deploy": n}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Runners: map[string]runners.Runner{"deploy": deploy}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
-	return a, st, n, func() {
+	return a, st, func() {
 		cancel()
 		if err := <-done; err != nil {
 			tb.Error(err)
