@@ -95,6 +95,11 @@ func BenchmarkPushToFirstStage(b *testing.B) {
 				seenSum, seenCount = seenSum+sum, seenCount+count
 				stop()
 			}
+			// Whether the cost grows with the pushes made: the first and
+			// the last quarter's means.
+			q := len(lat) / 4
+			b.ReportMetric(float64(mean(lat[:q]).Microseconds())/1000, "ms-mean-first-quarter")
+			b.ReportMetric(float64(mean(lat[len(lat)-q:]).Microseconds())/1000, "ms-mean-last-quarter")
 			slices.Sort(lat)
 			b.ReportMetric(float64(quantile(lat, 0.50).Microseconds())/1000, "ms-p50")
 			b.ReportMetric(float64(quantile(lat, 0.99).Microseconds())/1000, "ms-p99")
@@ -106,6 +111,14 @@ func BenchmarkPushToFirstStage(b *testing.B) {
 			}
 		})
 	}
+}
+
+func mean(ds []time.Duration) time.Duration {
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(max(1, len(ds)))
 }
 
 // quantile is the q-quantile of sorted durations (nearest rank).
